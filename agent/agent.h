@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * What the subcommands of cvm-agent share: the effective configuration (file,
+ * environment and command line merged), the command table, and output helpers.
+ */
+#ifndef CVM_AGENT_AGENT_H
+#define CVM_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/http.h"
+#include "common/util.h"
+
+#define AGENT_DEFAULT_CONFIG    SYSCONFDIR "/cvm-agent/agent.conf"
+#define AGENT_DEFAULT_TCTI      "device:/dev/tpmrm0"
+#define AGENT_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/cvm-agent"
+
+/*
+ * Every key of agent.conf, by section. Adding a key: a field here, a row in
+ * the table in config.c, a line in man/cvm-agent.conf.5.md.
+ */
+typedef struct AgentConfig {
+    /* [agent] */
+    char *tcti;
+    char *state_dir;
+    char *log_level;
+    /* [http] */
+    char *ca_bundle;
+    uint64_t http_timeout_ms;
+    uint64_t http_deadline_ms;
+    uint32_t http_attempts;
+    uint64_t http_backoff_ms;
+    bool allow_plain_http_loopback;
+    /* [trust] */
+    char **trust_anchors; /* NULL-terminated; extra (non-production) anchors */
+} AgentConfig;
+
+typedef struct AgentContext {
+    AgentConfig cfg;
+    const char *config_path; /* the file that was read, or NULL */
+} AgentContext;
+
+void agent_config_init(AgentConfig *cfg);
+void agent_config_done(AgentConfig *cfg);
+/* Reads an INI file; unknown sections/keys and bad values are errors naming
+ * file:line. -ENOENT when the file does not exist. */
+int agent_config_load(AgentConfig *cfg, const char *path);
+/* Applies "section.key=value" (from -o). */
+int agent_config_set(AgentConfig *cfg, const char *assignment);
+/* The HTTP settings as the common client wants them. */
+void agent_http_config(const AgentConfig *cfg, HttpConfig *ret);
+
+typedef struct AgentCommand {
+    const char *name;
+    const char *summary; /* one line for --help */
+    /* Runs the command; argv[0] is the command name. Returns a CvmExit. */
+    int (*run)(AgentContext *ctx, int argc, char **argv);
+    void (*usage)(FILE *f);
+} AgentCommand;
+
+/* Prints obj as JSON on stdout; returns CVM_EXIT_OK or CVM_EXIT_PLATFORM. */
+int agent_print_json(const cJSON *obj);
+
+/* Subcommands, one file each (agent/cmd-*.c). */
+int cmd_verify(AgentContext *ctx, int argc, char **argv);
+void verify_usage(FILE *f);
+
+#endif

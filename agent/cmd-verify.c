@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cvm-agent verify: verify evidence offline, from files.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "agent/verify.h"
+#include "common/json.h"
+#include "common/log.h"
+
+void verify_usage(FILE *f) {
+    fprintf(f,
+            "Usage: cvm-agent verify EVIDENCE [OPTIONS]\n"
+            "\n"
+            "Verify evidence offline, from files, and print what it says.\n"
+            "\n"
+            "Evidence (one kind per run):\n"
+            "\n"
+            "Options:\n"
+            "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
+            "      --trust-anchor PEM   an extra (non-production) root certificate; repeatable\n"
+            "      --json               print a JSON object\n"
+            "  -h, --help               this help\n"
+            "\n"
+            "Exit status: 0 verified, 1 not verified, 2 usage error, 4 local failure.\n");
+}
+
+/* Puts item under key as the object's first member, so "verified" leads. */
+static void set_first(cJSON *obj, const char *key, cJSON *item) {
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+    if (!item || !cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        return;
+    }
+    cJSON_DetachItemViaPointer(obj, item); /* keeps item->string */
+    if (!cJSON_InsertItemInArray(obj, 0, item))
+        cJSON_Delete(item);
+}
+
+int verify_fail(cJSON *out, int r, const char *fmt, ...) {
+    char reason[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    cJSON_DeleteItemFromObjectCaseSensitive(out, "reason");
+    cJSON *item = cJSON_CreateString(reason);
+    if (item && !cJSON_AddItemToObject(out, "reason", item))
+        cJSON_Delete(item);
+    set_first(out, "verified", cJSON_CreateFalse());
+    return r < 0 ? r : -EKEYREJECTED;
+}
+
+int verify_pass(cJSON *out) {
+    cJSON_DeleteItemFromObjectCaseSensitive(out, "reason");
+    set_first(out, "verified", cJSON_CreateTrue());
+    return 0;
+}
+
+/* Text output: one "key: value" line per leaf, nested keys joined with dots. */
+static void print_text(const cJSON *item, const char *prefix) {
+    for (const cJSON *c = item->child; c; c = c->next) {
+        char key[256];
+        snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
+                 c->string ? c->string : "?");
+        if (cJSON_IsObject(c))
+            print_text(c, key);
+        else if (cJSON_IsArray(c)) {
+            printf("%s:", key);
+            for (const cJSON *e = c->child; e; e = e->next) {
+                if (cJSON_IsString(e))
+                    printf(" %s", e->valuestring);
+                else {
+                    char *s = cJSON_PrintUnformatted(e);
+                    printf(" %s", s ? s : "?");
+                    cJSON_free(s);
+                }
+            }
+            printf("\n");
+        } else if (cJSON_IsString(c))
+            printf("%s: %s\n", key, c->valuestring);
+        else if (cJSON_IsBool(c))
+            printf("%s: %s\n", key, cJSON_IsTrue(c) ? "yes" : "no");
+        else {
+            char *s = cJSON_PrintUnformatted(c);
+            printf("%s: %s\n", key, s ? s : "?");
+            cJSON_free(s);
+        }
+    }
+}
+
+static VerifyHandler pick_handler(const VerifyOptions *o) {
+    /* Handlers register here, one line each. */
+    (void)o;
+    return NULL;
+}
+
+int cmd_verify(AgentContext *ctx, int argc, char **argv) {
+    enum {
+        OPT_SNP_REPORT = 0x100,
+        OPT_HCL_REPORT,
+        OPT_TDX_QUOTE,
+        OPT_TDREPORT,
+        OPT_TD_QUOTE,
+        OPT_EVENT_LOG,
+        OPT_PCRS,
+        OPT_TPM_QUOTE,
+        OPT_TPM_SIGNATURE,
+        OPT_AK_PUB,
+        OPT_NONCE,
+        OPT_TOKEN,
+        OPT_JWKS,
+        OPT_CERTS_URL,
+        OPT_RELEASE_RESPONSE,
+        OPT_RELEASE_POLICY,
+        OPT_VCEK,
+        OPT_CERT_CHAIN,
+        OPT_TCB_INFO,
+        OPT_QE_IDENTITY,
+        OPT_COLLATERAL_CHAIN,
+        OPT_CRL,
+        OPT_POLICY,
+        OPT_ALLOW_DEBUG,
+        OPT_MIN_TCB,
+        OPT_MEASUREMENT,
+        OPT_REPORT_DATA,
+        OPT_HOST_DATA,
+        OPT_VMPL,
+        OPT_TRUST_ANCHOR,
+        OPT_AT,
+        OPT_JSON,
+    };
+    static const struct option options[] = {
+        {"snp-report", required_argument, NULL, OPT_SNP_REPORT},
+        {"hcl-report", required_argument, NULL, OPT_HCL_REPORT},
+        {"tdx-quote", required_argument, NULL, OPT_TDX_QUOTE},
+        {"tdreport", required_argument, NULL, OPT_TDREPORT},
+        {"td-quote", required_argument, NULL, OPT_TD_QUOTE},
+        {"event-log", required_argument, NULL, OPT_EVENT_LOG},
+        {"pcrs", required_argument, NULL, OPT_PCRS},
+        {"tpm-quote", required_argument, NULL, OPT_TPM_QUOTE},
+        {"tpm-signature", required_argument, NULL, OPT_TPM_SIGNATURE},
+        {"ak-pub", required_argument, NULL, OPT_AK_PUB},
+        {"nonce", required_argument, NULL, OPT_NONCE},
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"jwks", required_argument, NULL, OPT_JWKS},
+        {"certs-url", required_argument, NULL, OPT_CERTS_URL},
+        {"release-response", required_argument, NULL, OPT_RELEASE_RESPONSE},
+        {"release-policy", required_argument, NULL, OPT_RELEASE_POLICY},
+        {"vcek", required_argument, NULL, OPT_VCEK},
+        {"cert-chain", required_argument, NULL, OPT_CERT_CHAIN},
+        {"tcb-info", required_argument, NULL, OPT_TCB_INFO},
+        {"qe-identity", required_argument, NULL, OPT_QE_IDENTITY},
+        {"collateral-chain", required_argument, NULL, OPT_COLLATERAL_CHAIN},
+        {"crl", required_argument, NULL, OPT_CRL},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"allow-debug", no_argument, NULL, OPT_ALLOW_DEBUG},
+        {"min-tcb", required_argument, NULL, OPT_MIN_TCB},
+        {"measurement", required_argument, NULL, OPT_MEASUREMENT},
+        {"report-data", required_argument, NULL, OPT_REPORT_DATA},
+        {"host-data", required_argument, NULL, OPT_HOST_DATA},
+        {"vmpl", required_argument, NULL, OPT_VMPL},
+        {"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
+        {"at", required_argument, NULL, OPT_AT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    VerifyOptions o = {.at = -1, .vmpl = -1};
+    size_t n_anchors = 0, n_crls = 0, n_meas = 0, n_cfg_anchors = 0;
+    for (char **a = ctx->cfg.trust_anchors; a && *a; a++)
+        n_cfg_anchors++;
+    _cleanup_free_ const char **anchors = calloc((size_t)argc + n_cfg_anchors + 1, sizeof(char *));
+    _cleanup_free_ const char **crls = calloc((size_t)argc + 1, sizeof(char *));
+    _cleanup_free_ const char **meas = calloc((size_t)argc + 1, sizeof(char *));
+    int c, r;
+
+    if (!anchors || !crls || !meas)
+        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    for (char **a = ctx->cfg.trust_anchors; a && *a; a++)
+        anchors[n_anchors++] = *a;
+
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h': verify_usage(stdout); return CVM_EXIT_OK;
+        case OPT_SNP_REPORT: o.snp_report = optarg; break;
+        case OPT_HCL_REPORT: o.hcl_report = optarg; break;
+        case OPT_TDX_QUOTE: o.tdx_quote = optarg; break;
+        case OPT_TDREPORT: o.tdreport = optarg; break;
+        case OPT_TD_QUOTE: o.td_quote = optarg; break;
+        case OPT_EVENT_LOG: o.event_log = optarg; break;
+        case OPT_PCRS: o.pcrs = optarg; break;
+        case OPT_TPM_QUOTE: o.tpm_quote = optarg; break;
+        case OPT_TPM_SIGNATURE: o.tpm_signature = optarg; break;
+        case OPT_AK_PUB: o.ak_pub = optarg; break;
+        case OPT_NONCE: o.nonce = optarg; break;
+        case OPT_TOKEN: o.token = optarg; break;
+        case OPT_JWKS: o.jwks = optarg; break;
+        case OPT_CERTS_URL: o.certs_url = optarg; break;
+        case OPT_RELEASE_RESPONSE: o.release_response = optarg; break;
+        case OPT_RELEASE_POLICY: o.release_policy = optarg; break;
+        case OPT_VCEK: o.vcek = optarg; break;
+        case OPT_CERT_CHAIN: o.cert_chain = optarg; break;
+        case OPT_TCB_INFO: o.tcb_info = optarg; break;
+        case OPT_QE_IDENTITY: o.qe_identity = optarg; break;
+        case OPT_COLLATERAL_CHAIN: o.collateral_chain = optarg; break;
+        case OPT_CRL: crls[n_crls++] = optarg; break;
+        case OPT_POLICY: o.policy = optarg; break;
+        case OPT_ALLOW_DEBUG: o.allow_debug = true; break;
+        case OPT_MIN_TCB: o.min_tcb = optarg; break;
+        case OPT_MEASUREMENT: meas[n_meas++] = optarg; break;
+        case OPT_REPORT_DATA: o.report_data = optarg; break;
+        case OPT_HOST_DATA: o.host_data = optarg; break;
+        case OPT_VMPL: {
+            uint32_t v;
+            if (parse_u32(optarg, &v) < 0 || v > 3)
+                return log_error("--vmpl wants 0..3, not '%s'", optarg), CVM_EXIT_USAGE;
+            o.vmpl = (int)v;
+            break;
+        }
+        case OPT_TRUST_ANCHOR:
+            anchors[n_anchors++] = optarg;
+            log_warning("non-production trust anchor '%s' is in use", optarg);
+            break;
+        case OPT_AT:
+            if (parse_rfc3339(optarg, &o.at) < 0)
+                return log_error("--at wants an RFC 3339 time such as 2024-06-01T00:00:00Z, "
+                                 "not '%s'",
+                                 optarg),
+                       CVM_EXIT_USAGE;
+            break;
+        case OPT_JSON: o.json = true; break;
+        default: fprintf(stderr, "see 'cvm-agent verify --help'\n"); return CVM_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return log_error("verify: unexpected argument '%s'", argv[optind]), CVM_EXIT_USAGE;
+    o.trust_anchors = anchors;
+    o.crls = crls;
+    o.measurements = meas;
+
+    VerifyHandler handler = pick_handler(&o);
+    if (!handler) {
+        log_error("verify: name the evidence to verify; see 'cvm-agent verify --help'");
+        return CVM_EXIT_USAGE;
+    }
+    _cleanup_json_ cJSON *out = cJSON_CreateObject();
+    if (!out)
+        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    r = handler(ctx, &o, out);
+    if (r == -EINVAL || r == -ENOMEM || (r < 0 && !cJSON_GetObjectItem(out, "verified")))
+        return cvm_exit_from_errno(r); /* the handler logged a usage or local error */
+    if (o.json) {
+        if (agent_print_json(out) != CVM_EXIT_OK)
+            return CVM_EXIT_PLATFORM;
+    } else
+        print_text(out, "");
+    if (r < 0) {
+        const char *reason = json_get_string(out, "reason");
+        log_error("verification failed: %s", reason ? reason : "see output");
+    }
+    return cvm_exit_from_errno(r);
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * agent.conf: INI sections parsed with libinih, every key listed in one table.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "agent/agent.h"
+#include "common/log.h"
+
+typedef enum {
+    KEY_STRING,
+    KEY_STRING_LIST, /* each occurrence appends */
+    KEY_BOOL,
+    KEY_U32,
+    KEY_DURATION,
+} KeyType;
+
+typedef struct ConfigKey {
+    const char *section;
+    const char *key;
+    KeyType type;
+    size_t offset;
+} ConfigKey;
+
+#define KEY(s, k, t, field)                                                                        \
+    { s, k, t, offsetof(AgentConfig, field) }
+
+static const ConfigKey config_keys[] = {
+    KEY("agent", "tcti", KEY_STRING, tcti),
+    KEY("agent", "state-dir", KEY_STRING, state_dir),
+    KEY("agent", "log-level", KEY_STRING, log_level),
+    KEY("http", "ca-bundle", KEY_STRING, ca_bundle),
+    KEY("http", "timeout", KEY_DURATION, http_timeout_ms),
+    KEY("http", "deadline", KEY_DURATION, http_deadline_ms),
+    KEY("http", "attempts", KEY_U32, http_attempts),
+    KEY("http", "backoff", KEY_DURATION, http_backoff_ms),
+    KEY("http", "allow-plain-http-loopback", KEY_BOOL, allow_plain_http_loopback),
+    KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
+};
+
+void agent_config_init(AgentConfig *cfg) {
+    *cfg = (AgentConfig){
+        .http_timeout_ms = 30000,
+        .http_deadline_ms = 120000,
+        .http_attempts = 5,
+        .http_backoff_ms = 500,
+    };
+}
+
+void agent_config_done(AgentConfig *cfg) {
+    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
+        void *field = (uint8_t *)cfg + config_keys[i].offset;
+        if (config_keys[i].type == KEY_STRING)
+            free(*(char **)field);
+        else if (config_keys[i].type == KEY_STRING_LIST) {
+            char **list = *(char ***)field;
+            for (size_t j = 0; list && list[j]; j++)
+                free(list[j]);
+            free(list);
+        }
+    }
+    agent_config_init(cfg);
+}
+
+static const ConfigKey *find_key(const char *section, const char *key) {
+    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
+        if (streq(config_keys[i].section, section) && streq(config_keys[i].key, key))
+            return &config_keys[i];
+    return NULL;
+}
+
+static bool section_exists(const char *section) {
+    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
+        if (streq(config_keys[i].section, section))
+            return true;
+    return false;
+}
+
+/* Sets one key; on error writes a message into err. */
+static int set_key(AgentConfig *cfg, const char *section, const char *key, const char *value,
+                   char *err, size_t errlen) {
+    const ConfigKey *k = find_key(section, key);
+    if (!k) {
+        if (!section_exists(section))
+            snprintf(err, errlen, "unknown section '[%s]'", section);
+        else
+            snprintf(err, errlen, "unknown key '%s' in section '[%s]'", key, section);
+        return -EINVAL;
+    }
+    void *field = (uint8_t *)cfg + k->offset;
+    int r = 0;
+    switch (k->type) {
+    case KEY_STRING: {
+        char *copy = strdup(value);
+        if (!copy)
+            return -ENOMEM;
+        free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
+    case KEY_STRING_LIST: {
+        char **list = *(char ***)field;
+        size_t n = 0;
+        while (list && list[n])
+            n++;
+        char **grown = realloc(list, (n + 2) * sizeof(char *));
+        if (!grown)
+            return -ENOMEM;
+        *(char ***)field = grown;
+        grown[n] = strdup(value);
+        grown[n + 1] = NULL;
+        return grown[n] ? 0 : -ENOMEM;
+    }
+    case KEY_BOOL:
+        r = parse_bool(value, (bool *)field);
+        if (r < 0)
+            snprintf(err, errlen, "'%s.%s' wants yes or no, not '%s'", section, key, value);
+        return r;
+    case KEY_U32:
+        r = parse_u32(value, (uint32_t *)field);
+        if (r < 0)
+            snprintf(err, errlen, "'%s.%s' wants a number, not '%s'", section, key, value);
+        return r;
+    case KEY_DURATION:
+        r = parse_duration_ms(value, (uint64_t *)field);
+        if (r < 0)
+            snprintf(err, errlen, "'%s.%s' wants a duration such as 30s or 500ms, not '%s'",
+                     section, key, value);
+        return r;
+    }
+    return -EINVAL;
+}
+
+typedef struct ParseState {
+    AgentConfig *cfg;
+    char err[512];
+    int r;
+} ParseState;
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value) {
+    ParseState *st = user;
+    if (st->r < 0)
+        return 0; /* keep the first error */
+    if (!name)    /* a bare section header (inih with INI_CALL_HANDLER_ON_NEW_SECTION) */
+        return 1;
+    if (!*section) {
+        snprintf(st->err, sizeof(st->err), "key '%s' outside any section", name);
+        st->r = -EINVAL;
+        return 0;
+    }
+    st->r = set_key(st->cfg, section, name, value, st->err, sizeof(st->err));
+    if (st->r == -ENOMEM)
+        snprintf(st->err, sizeof(st->err), "out of memory");
+    return st->r < 0 ? 0 : 1;
+}
+
+int agent_config_load(AgentConfig *cfg, const char *path) {
+    ParseState st = {.cfg = cfg};
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    int line = ini_parse_file(f, on_ini_entry, &st);
+    fclose(f);
+    if (line != 0) {
+        if (line < 0)
+            return log_error_errno(-EIO, "cannot read configuration '%s'", path);
+        if (st.r == 0) /* a syntax error inih found itself */
+            snprintf(st.err, sizeof(st.err), "syntax error");
+        return log_error_errno(-EINVAL, "%s:%d: %s", path, line, st.err);
+    }
+    return 0;
+}
+
+int agent_config_set(AgentConfig *cfg, const char *assignment) {
+    char err[512] = "";
+    const char *eq = strchr(assignment, '=');
+    const char *dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
+    if (!eq || !dot || dot == assignment || dot + 1 == eq)
+        return log_error_errno(-EINVAL, "option '-o %s' is not of the form section.key=value",
+                               assignment);
+    _cleanup_free_ char *section = strndup(assignment, (size_t)(dot - assignment));
+    _cleanup_free_ char *key = strndup(dot + 1, (size_t)(eq - dot - 1));
+    if (!section || !key)
+        return log_error_errno(-ENOMEM, "out of memory");
+    int r = set_key(cfg, section, key, eq + 1, err, sizeof(err));
+    if (r == -ENOMEM)
+        return log_error_errno(r, "out of memory");
+    if (r < 0)
+        return log_error_errno(r, "option '-o %s': %s", assignment, err);
+    return 0;
+}
+
+void agent_http_config(const AgentConfig *cfg, HttpConfig *ret) {
+    *ret = (HttpConfig){
+        .ca_bundle = cfg->ca_bundle,
+        .timeout_ms = cfg->http_timeout_ms,
+        .deadline_ms = cfg->http_deadline_ms,
+        .max_attempts = cfg->http_attempts,
+        .backoff_initial_ms = cfg->http_backoff_ms,
+        .allow_plain_http_loopback = cfg->allow_plain_http_loopback,
+    };
+}

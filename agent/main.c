@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cvm-agent: global options, configuration, and dispatch to one subcommand.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/secbuf.h"
+
+/* The command table, sorted; a command is listed only once it works. */
+static const AgentCommand commands[] = {
+    {"verify", "verify evidence offline, from files", cmd_verify, verify_usage},
+    {NULL, NULL, NULL, NULL}, /* sentinel */
+};
+
+static const AgentCommand *find_command(const char *name) {
+    for (const AgentCommand *c = commands; c->name; c++)
+        if (streq(c->name, name))
+            return c;
+    return NULL;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "Usage: cvm-agent [OPTIONS] COMMAND [COMMAND OPTIONS]\n"
+               "\n"
+               "Attestation and key-release agent for confidential VMs.\n"
+               "\n"
+               "Options:\n"
+               "  -c, --config FILE      configuration file (default " AGENT_DEFAULT_CONFIG ",\n"
+               "                         or $CVM_AGENT_CONFIG)\n"
+               "  -T, --tcti TCTI        TPM TCTI string (default " AGENT_DEFAULT_TCTI ",\n"
+               "                         or $CVM_AGENT_TCTI)\n"
+               "      --state-dir DIR    state directory (default " AGENT_DEFAULT_STATE_DIR ")\n"
+               "  -o SECTION.KEY=VALUE   override a configuration key (repeatable)\n"
+               "  -v, --verbose          more messages (repeatable)\n"
+               "  -q, --quiet            errors only\n"
+               "      --log-level LEVEL  error, warning, notice, info or debug\n"
+               "  -h, --help [COMMAND]   this help, or a command's\n"
+               "      --version          print the version\n"
+               "\n"
+               "Commands:\n");
+    for (const AgentCommand *c = commands; c->name; c++)
+        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    fprintf(f, "\n"
+               "Exit status: 0 success, 1 check failed, 2 usage or configuration error,\n"
+               "3 transient failure (try later), 4 local platform failure.\n"
+               "See cvm-agent(8) and cvm-agent.conf(5).\n");
+}
+
+int agent_print_json(const cJSON *obj) {
+    return json_print(stdout, obj) < 0 ? CVM_EXIT_PLATFORM : CVM_EXIT_OK;
+}
+
+static int help_for(const char *name) {
+    const AgentCommand *c = find_command(name);
+    if (!c) {
+        log_error("unknown command '%s'; see 'cvm-agent --help'", name);
+        return CVM_EXIT_USAGE;
+    }
+    c->usage(stdout);
+    return CVM_EXIT_OK;
+}
+
+static void context_done(AgentContext *ctx) {
+    agent_config_done(&ctx->cfg);
+}
+
+static int run(int argc, char **argv) {
+    enum { OPT_STATE_DIR = 0x100, OPT_LOG_LEVEL, OPT_VERSION };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"tcti", required_argument, NULL, 'T'},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    _cleanup_(context_done) AgentContext ctx_storage = {0};
+    AgentContext *ctx = &ctx_storage;
+    const char *config_path = NULL, *tcti = NULL, *state_dir = NULL, *log_level = NULL;
+    _cleanup_free_ const char **overrides = calloc((size_t)argc + 1, sizeof(char *));
+    size_t n_overrides = 0;
+    int verbosity = 0, c;
+    bool help = false;
+
+    if (!overrides)
+        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    agent_config_init(&ctx->cfg);
+
+    /* '+': stop at the command name; its options are its own */
+    while ((c = getopt_long(argc, argv, "+c:T:o:vqh", options, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'T': tcti = optarg; break;
+        case OPT_STATE_DIR: state_dir = optarg; break;
+        case 'o': overrides[n_overrides++] = optarg; break;
+        case 'v': verbosity++; break;
+        case 'q': verbosity = -1; break;
+        case OPT_LOG_LEVEL: log_level = optarg; break;
+        case 'h': help = true; break;
+        case OPT_VERSION: printf("cvm-agent %s\n", PACKAGE_VERSION); return CVM_EXIT_OK;
+        default: /* getopt named the bad option */
+            fprintf(stderr, "see 'cvm-agent --help'\n");
+            return CVM_EXIT_USAGE;
+        }
+    }
+    if (help) {
+        if (optind < argc)
+            return help_for(argv[optind]);
+        usage(stdout);
+        return CVM_EXIT_OK;
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        log_error("no command given");
+        return CVM_EXIT_USAGE;
+    }
+    if (streq(argv[optind], "help")) {
+        if (optind + 1 < argc)
+            return help_for(argv[optind + 1]);
+        usage(stdout);
+        return CVM_EXIT_OK;
+    }
+    const AgentCommand *cmd = find_command(argv[optind]);
+    if (!cmd) {
+        log_error("unknown command '%s'; see 'cvm-agent --help'", argv[optind]);
+        return CVM_EXIT_USAGE;
+    }
+
+    /* configuration: defaults < file < environment < command line */
+    bool explicit_config = config_path != NULL;
+    if (!config_path)
+        config_path = secure_getenv("CVM_AGENT_CONFIG");
+    explicit_config = explicit_config || config_path;
+    if (!config_path)
+        config_path = AGENT_DEFAULT_CONFIG;
+    int r = agent_config_load(&ctx->cfg, config_path);
+    if (r == -ENOENT && !explicit_config)
+        r = 0; /* no config file: defaults */
+    else if (r == -ENOENT || r == -EACCES)
+        return log_error_errno(r, "cannot open configuration '%s': %m", config_path),
+               CVM_EXIT_USAGE;
+    else if (r < 0)
+        return CVM_EXIT_USAGE; /* the loader named file:line */
+    else
+        ctx->config_path = config_path;
+
+    const char *env_tcti = secure_getenv("CVM_AGENT_TCTI");
+    if (env_tcti && *env_tcti && !tcti)
+        tcti = env_tcti;
+    for (size_t i = 0; i < n_overrides; i++)
+        if (agent_config_set(&ctx->cfg, overrides[i]) < 0)
+            return CVM_EXIT_USAGE;
+    if (tcti) {
+        free(ctx->cfg.tcti);
+        ctx->cfg.tcti = strdup(tcti);
+    }
+    if (state_dir) {
+        free(ctx->cfg.state_dir);
+        ctx->cfg.state_dir = strdup(state_dir);
+    }
+    if (!ctx->cfg.tcti)
+        ctx->cfg.tcti = strdup(AGENT_DEFAULT_TCTI);
+    if (!ctx->cfg.state_dir)
+        ctx->cfg.state_dir = strdup(AGENT_DEFAULT_STATE_DIR);
+    if (!ctx->cfg.tcti || !ctx->cfg.state_dir)
+        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+
+    if (log_level || ctx->cfg.log_level) {
+        const char *l = log_level ? log_level : ctx->cfg.log_level;
+        int level = log_level_from_string(l);
+        if (level < 0)
+            return log_error("unknown log level '%s'", l), CVM_EXIT_USAGE;
+        log_set_max_level(level);
+    }
+    if (verbosity < 0)
+        log_set_max_level(LOG_ERR);
+    else if (verbosity > 0)
+        log_set_max_level(log_get_max_level() + verbosity);
+
+    for (char **a = ctx->cfg.trust_anchors; a && *a; a++)
+        log_warning("non-production trust anchor '%s' is in use", *a);
+
+    /* the command parses its own options from argv[optind] on */
+    int cmd_argc = argc - optind;
+    char **cmd_argv = argv + optind;
+    optind = 0; /* GNU getopt: full reinitialisation for the command's parse */
+    return cmd->run(ctx, cmd_argc, cmd_argv);
+}
+
+int main(int argc, char **argv) {
+    log_open();
+    json_init();
+    int r = process_harden();
+    if (r < 0)
+        log_warning_errno(r, "cannot make the process non-dumpable, continuing: %m");
+    r = run(argc, argv);
+    if (fflush(stdout) != 0 && r == CVM_EXIT_OK)
+        r = CVM_EXIT_PLATFORM;
+    return r;
+}

@@ -1,0 +1,51 @@
+#!/bin/bash
+# The command-line contract: help, exit codes, configuration errors.
+. "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+out=$(agent --help) || fail "--help exited non-zero"
+grep -q "^Usage: cvm-agent" <<<"$out" || fail "--help prints no usage"
+grep -q "verify" <<<"$out" || fail "--help does not list verify"
+pass_msg "--help"
+
+agent --version | grep -q "^cvm-agent [0-9]" || fail "--version"
+agent -h verify | grep -q "Usage: cvm-agent verify" || fail "-h verify"
+agent help verify | grep -q "Usage: cvm-agent verify" || fail "help verify"
+agent verify -h | grep -q "Usage: cvm-agent verify" || fail "verify -h"
+pass_msg "help per command"
+
+err=$(agent --no-such-option 2>&1 >/dev/null) && fail "unknown option accepted"
+expect_rc 2 agent --no-such-option
+grep -q "no-such-option" <<<"$err" || fail "unknown option not named: $err"
+expect_rc 2 agent no-such-command
+expect_rc 2 agent -h no-such-command
+expect_rc 2 agent
+expect_rc 2 agent verify --no-such-option
+expect_rc 2 agent verify
+expect_rc 2 agent verify --at yesterday --snp-report /dev/null
+pass_msg "usage errors exit 2"
+
+conf="$TEST_DIR/agent.conf"
+printf '[agent]\ntcti = swtpm:port=1\n\n[http]\nno-such-key = 1\n' >"$conf"
+err=$(agent -c "$conf" verify 2>&1) && fail "unknown config key accepted"
+expect_rc 2 agent -c "$conf" verify
+grep -q "$conf:5: unknown key 'no-such-key' in section '\[http\]'" <<<"$err" ||
+    fail "unknown key not named with file:line: $err"
+printf '[nosuch]\nkey = 1\n' >"$conf"
+err=$(agent -c "$conf" verify 2>&1) && fail "unknown section accepted"
+grep -q "$conf:2: unknown section" <<<"$err" || fail "unknown section not named: $err"
+printf '[http]\ntimeout = soon\n' >"$conf"
+err=$(agent -c "$conf" verify 2>&1) && fail "bad duration accepted"
+grep -q "$conf:2: 'http.timeout' wants a duration" <<<"$err" || fail "bad value not named: $err"
+expect_rc 2 agent -c "$TEST_DIR/missing.conf" verify
+CVM_AGENT_CONFIG="$TEST_DIR/missing.conf" expect_rc 2 agent verify
+expect_rc 2 agent -o http.nokey=1 verify
+expect_rc 2 agent -o garbage verify
+expect_rc 2 agent --log-level=loud verify
+pass_msg "configuration errors exit 2 and name file:line"
+
+# journal prefixes when run under systemd
+err=$(JOURNAL_STREAM=8:1234 agent no-such-command 2>&1 >/dev/null || true)
+grep -q "^<3>unknown command" <<<"$err" || fail "no <3> prefix under JOURNAL_STREAM: $err"
+err=$(agent no-such-command 2>&1 >/dev/null || true)
+grep -q "^cvm-agent: error: unknown command" <<<"$err" || fail "plain prefix missing: $err"
+pass_msg "log prefixes"
