@@ -82,6 +82,16 @@ int tpm_hash_from_name(const char *name, uint16_t *ret);
  * "sha256:all"; -EINVAL with nothing written on error. */
 int tpm_pcr_selection_parse(const char *s, TpmPcrSelection *ret);
 
+/*
+ * Parses a file of PCR values, one of:
+ *  - JSON {"sha256": {"0": "hex", "7": "hex"}, "sha1": {...}} — the "pcrs"
+ *    member of `cvm-agent verify --event-log --json` output (a whole such
+ *    output, with "pcrs" inside, is accepted too);
+ *  - tpm2_pcrread's YAML ("sha256:" lines followed by "  0 : 0xHEX" lines).
+ * Fills up to TPM_MAX_BANKS banks. -EBADMSG naming the line/key on bad input.
+ */
+int tpm_pcrs_parse(const char *text, size_t len, TpmPcrBank *banks, size_t *ret_n_banks);
+
 /* --- context --- */
 
 typedef struct TpmContext TpmContext;
@@ -98,6 +108,10 @@ int tpm_open(const char *tcti, TpmContext **ret);
 TpmContext *tpm_close(TpmContext *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(TpmContext *, tpm_close)
 #define _cleanup_tpm_ _cleanup_(tpm_closep)
+
+/* The last failure on t as one line ("Esys_Quote(0x000001c4) - tpm:parameter(1):value is
+ * out of range ..."), or "" ; valid until the next call on t. */
+const char *tpm_last_error(TpmContext *t);
 
 /* True when a persistent handle (0x81xxxxxx) holds an object. */
 bool tpm_has_persistent(TpmContext *t, uint32_t handle);
