@@ -29,6 +29,7 @@
 struct TpmContext {
     TSS2_TCTI_CONTEXT *tcti;
     ESYS_CONTEXT *esys;
+    TSS2_RC last_rc;
     char err[512];
 };
 
@@ -96,16 +97,19 @@ _printf_(3, 4) static int fail_rc(TpmContext *t, TSS2_RC rc, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
+    t->last_rc = rc;
     snprintf(t->err, sizeof(t->err), "%s(0x%08x) - %s", what, rc, Tss2_RC_Decode(rc));
     log_debug("%s", t->err);
     return tpm_rc_to_errno(rc);
 }
 
 _printf_(3, 4) static int fail_msg(TpmContext *t, int r, const char *fmt, ...) {
+    char buf[sizeof(t->err)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->err, sizeof(t->err), fmt, ap);
+    vsnprintf(buf, sizeof(buf), fmt, ap); /* arguments may point into t->err */
     va_end(ap);
+    memcpy(t->err, buf, sizeof(buf));
     log_debug("%s", t->err);
     return r;
 }
@@ -669,6 +673,15 @@ static int start_pcr_policy_session(TpmContext *t, ESYS_TR salt_key, const TpmPc
         Esys_PolicyPCR(t->esys, *ret, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &tpml));
 }
 
+/* True when the TPM answers and reports no self-test failure. */
+static bool tpm_healthy(TpmContext *t) {
+    _cleanup_esys_ TPM2B_MAX_BUFFER *data = NULL;
+    TPM2_RC result = 0;
+    TSS2_RC rc =
+        Esys_GetTestResult(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &data, &result);
+    return rc == TSS2_RC_SUCCESS && result == TPM2_RC_SUCCESS;
+}
+
 int tpm_transfer_key_decrypt(TpmContext *t, const TpmPcrSelection *sel, TpmRsaScheme scheme,
                              const uint8_t *ct, size_t ct_len, SecretBuf **ret) {
     _cleanup_tr_ TrGuard key = TR_FLUSH(t);
@@ -705,6 +718,14 @@ int tpm_transfer_key_decrypt(TpmContext *t, const TpmPcrSelection *sel, TpmRsaSc
     r = TPM_TRY(t, "Esys_RSA_Decrypt",
                 Esys_RSA_Decrypt(t->esys, key.tr, session.tr, ESYS_TR_NONE, ESYS_TR_NONE, &in, &s,
                                  &label, &msg));
+    if (r < 0 && rc_base(t->last_rc) == TPM2_RC_FAILURE && tpm_healthy(t)) {
+        /* libtpms (swtpm) answers a padding/label mismatch with TPM_RC_FAILURE
+         * where the spec (Part 3 §14.3) says TPM_RC_VALUE; a TPM that still
+         * passes its self-test is not in failure mode, so it is a rejection. */
+        return fail_msg(t, -EKEYREJECTED,
+                        "Esys_RSA_Decrypt: ciphertext does not decrypt under "
+                        "this scheme (TPM reported TPM_RC_FAILURE but is healthy)");
+    }
     if (r < 0)
         return r;
     SecretBuf *out = secret_dup(msg->buffer, msg->size);
