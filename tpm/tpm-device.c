@@ -249,7 +249,8 @@ bool tpm_has_persistent(TpmContext *t, uint32_t handle) {
     TPMI_YES_NO more = 0;
     if (TPM_TRY(t, "Esys_GetCapability",
                 Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                   TPM2_CAP_HANDLES, handle, 1, &more, &cap)) < 0)
+                                   TPM2_CAP_HANDLES, handle, 1, &more, &cap)) < 0 ||
+        !cap)
         return false;
     return cap->data.handles.count >= 1 && cap->data.handles.handle[0] == handle;
 }
@@ -287,7 +288,7 @@ static uint32_t nv_buffer_max(TpmContext *t) {
                 Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                    TPM2_CAP_TPM_PROPERTIES, TPM2_PT_NV_BUFFER_MAX, 1, &more,
                                    &cap)) == 0 &&
-        cap->data.tpmProperties.count >= 1 &&
+        cap && cap->data.tpmProperties.count >= 1 &&
         cap->data.tpmProperties.tpmProperty[0].property == TPM2_PT_NV_BUFFER_MAX &&
         cap->data.tpmProperties.tpmProperty[0].value > 0)
         return cap->data.tpmProperties.tpmProperty[0].value;
@@ -333,9 +334,9 @@ int tpm_nv_read(TpmContext *t, uint32_t index, uint8_t **ret, size_t *ret_len) {
         if (r < 0)
             return fail_msg(t, r, "NV index 0x%08x at offset %zu: %s", index, off,
                             tpm_last_error(t));
-        if (data->size != n)
-            return fail_msg(t, -EIO, "NV index 0x%08x: read %u bytes at offset %zu, asked %u",
-                            index, data->size, off, n);
+        if (!data || data->size != n)
+            return fail_msg(t, -EIO, "NV index 0x%08x: short read at offset %zu, asked %u", index,
+                            off, n);
         memcpy(buf + off, data->buffer, n);
         off += n;
     }
@@ -447,6 +448,8 @@ int tpm_pcr_read(TpmContext *t, const TpmPcrSelection *sel, TpmPcrBank *ret) {
                                       &counter, &out, &values));
         if (r < 0)
             return r;
+        if (!out || !values)
+            return fail_msg(t, -EIO, "TPM2_PCR_Read returned nothing");
         uint32_t got = 0;
         size_t v = 0;
         for (uint32_t i = 0; i < out->count; i++) {
@@ -521,11 +524,12 @@ int tpm_quote(TpmContext *t, uint32_t ak_handle, const TpmPcrSelection *sel, siz
     _cleanup_esys_ TPM2B_ATTEST *quoted = NULL;
     _cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
     TPM2B_DATA qd = {.size = (UINT16)nonce_len};
-    TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+    TPMT_SIG_SCHEME null_scheme = {0};
     TPML_PCR_SELECTION tpml;
     TpmQuote q = {0};
     int r;
 
+    null_scheme.scheme = TPM2_ALG_NULL; /* the AK's own scheme (RSASSA-SHA256 on Azure) */
     if (nonce_len > sizeof(qd.buffer) || n_sel == 0 || n_sel > TPM_MAX_BANKS)
         return fail_msg(t, -EINVAL, "quote: nonce of %zu bytes (max %zu) or %zu banks", nonce_len,
                         sizeof(qd.buffer), n_sel);
@@ -537,7 +541,7 @@ int tpm_quote(TpmContext *t, uint32_t ak_handle, const TpmPcrSelection *sel, siz
         return r;
     r = TPM_TRY(t, "Esys_Quote",
                 Esys_Quote(t->esys, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qd,
-                           &scheme, &tpml, &quoted, &sig));
+                           &null_scheme, &tpml, &quoted, &sig));
     if (r < 0)
         return r;
     r = dup_bytes(quoted->attestationData, quoted->size, &q.attest, &q.attest_len);
@@ -619,10 +623,11 @@ int tpm_transfer_key_certify(TpmContext *t, const TpmPcrSelection *sel, uint32_t
     _cleanup_esys_ TPM2B_ATTEST *info = NULL;
     _cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
     TPM2B_DATA qd = {0}; /* qualifyingData empty, as GA does (azure-wire-formats §4) */
-    TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+    TPMT_SIG_SCHEME null_scheme = {0};
     TpmCertified c = {0};
     int r;
 
+    null_scheme.scheme = TPM2_ALG_NULL;
     r = tr_from_handle(t, ak_handle, &ak.tr);
     if (r < 0)
         return r;
@@ -631,7 +636,7 @@ int tpm_transfer_key_certify(TpmContext *t, const TpmPcrSelection *sel, uint32_t
         return r;
     r = TPM_TRY(t, "Esys_Certify",
                 Esys_Certify(t->esys, key.tr, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
-                             ESYS_TR_NONE, &qd, &scheme, &info, &sig));
+                             ESYS_TR_NONE, &qd, &null_scheme, &info, &sig));
     if (r < 0)
         return r;
     r = marshal_public(pub, &c.pub, &c.pub_len);
@@ -770,7 +775,6 @@ static int srk_open(TpmContext *t, TrGuard *g) {
                         .symmetric = {.algorithm = TPM2_ALG_AES,
                                       .keyBits.aes = 128,
                                       .mode.aes = TPM2_ALG_CFB},
-                        .scheme = {.scheme = TPM2_ALG_NULL},
                         .keyBits = 2048,
                         .exponent = 0,
                     },
@@ -779,6 +783,7 @@ static int srk_open(TpmContext *t, TrGuard *g) {
     TPM2B_SENSITIVE_CREATE sens = {0};
     TPM2B_DATA outside = {0};
     TPML_PCR_SELECTION creation = {0};
+    tmpl.publicArea.parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
     g->flush = true;
     return TPM_TRY(t, "Esys_CreatePrimary",
                    Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
@@ -894,6 +899,8 @@ static int unseal_in(TpmContext *t, ESYS_TR obj, ESYS_TR session, SecretBuf **re
                     Esys_Unseal(t->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
     if (r < 0)
         return r;
+    if (!out)
+        return fail_msg(t, -EIO, "TPM2_Unseal returned nothing");
     SecretBuf *b = secret_dup(out->buffer, out->size);
     ESYS_FREE_WIPE(out);
     if (!b)
