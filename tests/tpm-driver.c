@@ -46,7 +46,7 @@ typedef struct Args {
 
 static int die(int r, const char *what, TpmContext *t) {
     fprintf(stderr, "tpm-driver: %s: %s%s%s\n", what, strerror(r < 0 ? -r : r),
-            t && *tpm_last_error(t) ? ": " : "", t ? tpm_last_error(t) : "");
+            *tpm_last_error(t) ? ": " : "", tpm_last_error(t));
     return r == -EKEYREJECTED ? 1 : r == -EINVAL ? 2 : 4;
 }
 
@@ -389,7 +389,7 @@ int main(int argc, char **argv) {
     _cleanup_tpm_ TpmContext *t = NULL;
     int r = tpm_open(a.tcti, &t);
     if (r < 0)
-        return die(r, "cannot open the TPM", t);
+        return die(r, "cannot open the TPM", NULL);
     r = run(t, action, &a);
     if (r < 0) {
         /* keep the message of a failure inside the TPM layer */

@@ -110,7 +110,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(TpmContext *, tpm_close)
 #define _cleanup_tpm_ _cleanup_(tpm_closep)
 
 /* The last failure on t as one line ("Esys_Quote(0x000001c4) - tpm:parameter(1):value is
- * out of range ..."), or "" ; valid until the next call on t. */
+ * out of range ..."), or ""; valid until the next call on t. With t NULL: why
+ * the last tpm_open() of this thread failed. */
 const char *tpm_last_error(TpmContext *t);
 
 /* True when a persistent handle (0x81xxxxxx) holds an object. */
