@@ -10,6 +10,7 @@
  *   pcr-read --pcrs SEL --out F                   JSON {"sha256":{"0":"hex"}}
  *   pcr-extend --pcrs SEL --in F                  extends each PCR of SEL with H(F)
  *   nv-read --index I --out F | nv-write --index I --in F | nv-undefine --index I
+ *   srk-name --out F                              name of the SRK used for sealing
  *   seal-pcr --pcrs SEL --in F --pub F --priv F
  *   seal-authorize --signer PEM --in F --pub F --priv F
  *   approve --signer PEM(private) --pcrs SEL --out F    approval for the current PCRs
@@ -182,6 +183,14 @@ static int run(TpmContext *t, const char *action, const Args *a) {
             return -EINVAL;
         r = rd(a->in, &d, &n);
         return r < 0 ? r : tpm_nv_write(t, a->index, d, n);
+    }
+    if (streq(action, "srk-name")) {
+        uint8_t name[66];
+        size_t n = 0;
+        if (need(a->out, "--out") < 0)
+            return -EINVAL;
+        r = tpm_srk_name(t, name, &n);
+        return r < 0 ? r : wr(a->out, name, n);
     }
     if (streq(action, "nv-undefine"))
         return tpm_nv_undefine(t, a->index);

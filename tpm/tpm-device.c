@@ -801,6 +801,22 @@ static int srk_open(TpmContext *t, TrGuard *g) {
                                       NULL, NULL, NULL));
 }
 
+int tpm_srk_name(TpmContext *t, uint8_t *ret, size_t *ret_len) {
+    _cleanup_tr_ TrGuard srk = TR_FLUSH(t);
+    _cleanup_esys_ TPM2B_NAME *name = NULL;
+    int r = srk_open(t, &srk);
+    if (r < 0)
+        return r;
+    r = TPM_TRY(t, "Esys_TR_GetName", Esys_TR_GetName(t->esys, srk.tr, &name));
+    if (r < 0)
+        return r;
+    if (!name || name->size > 2 + TPM_MAX_DIGEST)
+        return fail_msg(t, -EIO, "SRK name of unexpected size");
+    memcpy(ret, name->name, name->size);
+    *ret_len = name->size;
+    return 0;
+}
+
 /* An HMAC session salted with the SRK, encrypting the first command and
  * response parameters (the secret going in, the secret coming out). */
 static int start_hmac_session(TpmContext *t, ESYS_TR salt_key, ESYS_TR *ret) {

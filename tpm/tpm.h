@@ -288,6 +288,11 @@ void tpm_sealed_done(TpmSealed *s);
  * from the standard SRK template (TCG TPM v2.0 Provisioning Guidance §7.5.1,
  * RSA-2048/AES-128-CFB) each time. */
 
+/* The name of the SRK the sealing functions use (nameAlg || H(public)); a
+ * different name after a reboot means sealed objects can no longer load (a
+ * vTPM whose state does not persist). */
+int tpm_srk_name(TpmContext *t, uint8_t *ret, size_t *ret_len);
+
 /* Seals ≤ TPM_SEAL_MAX bytes bound by PolicyPCR to the current values of sel. */
 int tpm_seal_pcr(TpmContext *t, const TpmPcrSelection *sel, const void *data, size_t len,
                  TpmSealed *ret);
