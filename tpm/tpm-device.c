@@ -309,7 +309,7 @@ static uint32_t nv_buffer_max(TpmContext *t) {
 static int nv_open(TpmContext *t, uint32_t index, ESYS_TR *tr, TPM2B_NV_PUBLIC **pub) {
     int r = tr_from_handle(t, index, tr);
     if (r < 0)
-        return r == -ENOENT || r == -EIO ? -ENOENT : r;
+        return r; /* TPM_RC_HANDLE -> -ENOENT: not defined */
     r = TPM_TRY(
         t, "Esys_NV_ReadPublic",
         Esys_NV_ReadPublic(t->esys, *tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, pub, NULL));
