@@ -52,6 +52,28 @@ cp q.sig bad.sig; printf '\x55' | dd of=bad.sig bs=1 seek=100 conv=notrunc 2>/de
 expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature bad.sig --ak-pub "$VTPM/ak.pub.pem"
 pass_msg "cvm-agent verify rejects a wrong nonce, changed PCRs, a missing PCR value, a changed message or signature"
 
+# Several banks in one quote (SHA-1, SHA-256, SHA-384; swtpm has all four)
+MULTI=sha1:0-7+sha256:0,7,16+sha384:0,23
+driver quote --pcrs "$MULTI" --nonce "$nonce" --msg m.msg --sig m.sig || fail "multi-bank quote failed"
+tpm2_checkquote -u "$VTPM/ak.pub.pem" -m m.msg -s m.sig -g sha256 -q "$nonce" >/dev/null ||
+    fail "tpm2_checkquote rejects the multi-bank quote"
+driver pcr-read --pcrs sha1:all+sha256:all+sha384:all+sha512:all --out all.json || fail "pcr-read of 4 banks failed"
+tpm2_pcrread sha1:0,1,2,3,4,5,6,7+sha256:0,7,16+sha384:0,23 >multi.yaml
+expect_rc 0 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" \
+    --nonce "$nonce" --pcrs all.json
+expect_rc 0 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" \
+    --nonce "$nonce" --pcrs multi.yaml
+agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" --json >m.json
+"$PYTHON" - <<'PY' || fail "multi-bank selection not reported"
+import json
+d = json.load(open("m.json"))
+assert d["pcr_selection"] == {"sha1": list(range(8)), "sha256": [0, 7, 16], "sha384": [0, 23]}, d
+PY
+"$PYTHON" -c 'import json; d=json.load(open("all.json")); d["sha384"]["23"]="11"*48; json.dump(d,open("bad.json","w"))'
+expect_rc 1 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs bad.json
+no_leaks "multi-bank quote"
+pass_msg "a quote over SHA-1, SHA-256 and SHA-384 banks verifies (tpm2_checkquote, cvm-agent) and a changed SHA-384 PCR fails"
+
 # A different AK handle is configurable; a missing one is an error, not a crash.
 expect_rc 4 driver quote --ak 0x81000009 --pcrs sha256:0 --msg x.msg --sig x.sig
 no_leaks "the whole test"
