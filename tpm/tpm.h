@@ -16,6 +16,16 @@
  * (TPM2B_ATTEST contents, `tpm2_quote -m`) plus a marshalled TPMT_SIGNATURE
  * (`tpm2_quote -s`); a sealed object is a marshalled TPM2B_PUBLIC plus a
  * marshalled TPM2B_PRIVATE (`tpm2_create -u/-r`, loadable by `tpm2_load`).
+ *
+ * Security: the TPM is in the trusted computing base. What crosses the TPM
+ * bus (or the TCTI socket) in secret travels encrypted: sealing and unsealing
+ * run in sessions salted with the SRK, decryption with the transfer key in a
+ * policy session salted with that key, all with AES-128-CFB parameter
+ * encryption. Quotes, certification, PCR and NV access carry nothing secret
+ * and use password sessions (empty auth, as on Azure). ESYS logging, which
+ * would print session keys at debug level, is silenced unless TSS2_LOG is set.
+ * Secrets come back in SecretBufs; ESYS buffers that held them are wiped
+ * before Esys_Free.
  */
 #ifndef CVM_TPM_TPM_H
 #define CVM_TPM_TPM_H
