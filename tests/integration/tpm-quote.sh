@@ -31,10 +31,12 @@ expect_rc 0 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM
     --nonce "$nonce" --pcrs pcrs.json
 expect_rc 0 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub" \
     --nonce "$nonce" --pcrs pcrs.yaml
+expect_rc 0 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak-cert.der" \
+    --nonce "$nonce"
 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" \
     --json >out.json || fail "verify --json failed"
 grep -q '"nonce":[[:space:]]*"'"$nonce"'"' out.json || fail "nonce not in JSON output"
-pass_msg "cvm-agent verify accepts the quote (PCRs from JSON and tpm2_pcrread YAML, AK as PEM and TPM2B_PUBLIC)"
+pass_msg "cvm-agent verify accepts the quote (PCRs from JSON and tpm2_pcrread YAML; AK as PEM, TPM2B_PUBLIC or its certificate)"
 
 expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce 00112233
 # PCR 7 extended after the quote: the PCR digest no longer matches
@@ -46,6 +48,9 @@ grep -q "PCR digest mismatch" err || fail "wrong reason: $(cat err)"
 # a quote over PCR 16 without a value for it
 "$PYTHON" -c 'import json,sys; d=json.load(open("pcrs.json")); del d["sha256"]["16"]; json.dump(d,open("pcrs3.json","w"))'
 expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs pcrs3.json
+head -c 122 /dev/urandom >junk.msg
+agent verify --tpm-quote junk.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" 2>err && fail "junk accepted"
+grep -q "not a well-formed TPMS_ATTEST" err || fail "wrong reason for junk: $(cat err)"
 cp q.msg bad.msg; printf '\x01' | dd of=bad.msg bs=1 seek=40 conv=notrunc 2>/dev/null
 expect_rc 1 agent verify --tpm-quote bad.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem"
 cp q.sig bad.sig; printf '\x55' | dd of=bad.sig bs=1 seek=100 conv=notrunc 2>/dev/null
