@@ -23,6 +23,12 @@ void verify_usage(FILE *f) {
             "Verify evidence offline, from files, and print what it says.\n"
             "\n"
             "Evidence (one kind per run):\n"
+            "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
+            "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
+            "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
+            "        [--nonce HEX]      the expected qualifying data\n"
+            "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
+            "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
             "\n"
             "Options:\n"
             "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
@@ -99,7 +105,8 @@ static void print_text(const cJSON *item, const char *prefix) {
 
 static VerifyHandler pick_handler(const VerifyOptions *o) {
     /* Handlers register here, one line each. */
-    (void)o;
+    if (o->tpm_quote)
+        return verify_tpm_quote;
     return NULL;
 }
 
