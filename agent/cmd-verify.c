@@ -23,6 +23,10 @@ void verify_usage(FILE *f) {
             "Verify evidence offline, from files, and print what it says.\n"
             "\n"
             "Evidence (one kind per run):\n"
+            "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
+            "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
+            "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
+            "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
             "\n"
             "Options:\n"
             "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
@@ -100,6 +104,8 @@ static void print_text(const cJSON *item, const char *prefix) {
 static VerifyHandler pick_handler(const VerifyOptions *o) {
     /* Handlers register here, one line each. */
     (void)o;
+    if (o->event_log && !o->tdx_quote && !o->tpm_quote)
+        return verify_event_log;
     return NULL;
 }
 
