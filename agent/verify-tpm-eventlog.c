@@ -166,18 +166,15 @@ static int add_values(cJSON *out, const EventLogReplay *rp) {
     return 0;
 }
 
-int verify_event_log(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
+/* The work of verify_event_log(), on caller-allocated (zeroed) state. */
+static int replay_and_compare(const VerifyOptions *o, cJSON *out, EventLogReplay *rp,
+                              ExpectedPcrs *exp) {
     _cleanup_free_ uint8_t *log = NULL;
-    _cleanup_free_ EventLogReplay *rp = calloc(1, sizeof(EventLogReplay));
-    _cleanup_free_ ExpectedPcrs *exp = calloc(1, sizeof(ExpectedPcrs));
     _cleanup_free_ char *err = NULL;
     char first_bad[64] = "";
     size_t len = 0, compared = 0;
     int r;
 
-    (void)ctx;
-    if (!rp || !exp)
-        return log_error_errno(-ENOMEM, "out of memory");
     r = read_file(o->event_log, FILE_MAX_EVIDENCE, &log, &len);
     if (r < 0)
         return log_error_errno(-EINVAL, "cannot read --event-log '%s': %s", o->event_log,
@@ -251,4 +248,16 @@ int verify_event_log(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
         return verify_fail(out, -EKEYREJECTED,
                            "no bank of --pcrs is in the event log, nothing was compared");
     return verify_pass(out);
+}
+
+int verify_event_log(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
+    (void)ctx;
+    _cleanup_free_ EventLogReplay *rp = calloc(1, sizeof(EventLogReplay));
+    _cleanup_free_ ExpectedPcrs *exp = calloc(1, sizeof(ExpectedPcrs));
+    int r = -ENOMEM;
+    if (rp && exp)
+        r = replay_and_compare(o, out, rp, exp);
+    else
+        log_error("out of memory");
+    return r;
 }

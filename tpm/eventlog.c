@@ -98,14 +98,15 @@ static int add_bank(Parser *p, uint16_t alg, uint16_t size, size_t offset) {
 
 /* Does the remainder consist only of 0xFF or only of 0x00 fill (or nothing)? */
 static bool rest_is_fill(const ByteReader *r) {
-    size_t n = br_remaining(r);
-    const uint8_t *d = r->data + r->pos;
+    ByteReader peek = *r;
+    size_t n = br_remaining(&peek);
     if (n == 0)
         return true;
-    if (d[0] != 0xFF && d[0] != 0x00)
+    uint8_t fill = br_u8(&peek);
+    if (fill != 0xFF && fill != 0x00)
         return false;
     for (size_t i = 1; i < n; i++)
-        if (d[i] != d[0])
+        if (br_u8(&peek) != fill)
             return false;
     return true;
 }
@@ -393,17 +394,12 @@ static int parse_event2(Parser *p) {
  * all-0xFF / all-0x00 header (pcrIndex and eventType both) starts the padding. A lone
  * pcrIndex 0xFFFFFFFF is a real (Windows) EV_NO_ACTION event, not the end. */
 static bool at_end(const ByteReader *r) {
-    size_t n = br_remaining(r);
-    if (n == 0)
+    if (br_remaining(r) == 0)
         return true;
-    if (n >= 8) {
-        const uint8_t *d = r->data + r->pos;
-        bool ff = true, zero = true;
-        for (size_t i = 0; i < 8; i++) {
-            ff = ff && d[i] == 0xFF;
-            zero = zero && d[i] == 0x00;
-        }
-        return ff || zero;
+    if (br_remaining(r) >= 8) {
+        ByteReader peek = *r;
+        uint32_t index = br_u32le(&peek), type = br_u32le(&peek);
+        return (index == UINT32_MAX && type == UINT32_MAX) || (index == 0 && type == 0);
     }
     return rest_is_fill(r);
 }
