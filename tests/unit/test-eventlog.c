@@ -533,7 +533,7 @@ static void event2(Buf *b, uint32_t index, uint32_t type, const Alg *algs, size_
     put32(b, type);
     put32(b, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
-        uint8_t dg[64];
+        uint8_t dg[128];
         memset(dg, fill, sizeof(dg));
         put16(b, algs[i].id);
         put(b, dg, algs[i].size);
@@ -557,7 +557,7 @@ static const Alg sha1_256[] = {{0x0004, 20}, {0x000B, 32}};
 static void test_rules_agile(void **state) {
     (void)state;
     Buf b = {0};
-    const Alg three[] = {{0x0004, 20}, {0x7777, 24}, {0x000B, 32}}; /* unknown alg in the middle */
+    const Alg three[] = {{0x0004, 20}, {0x7777, 80}, {0x000B, 32}}; /* unknown alg in the middle */
     uint8_t loc[17] = "StartupLocality";
     loc[16] = 3;
     spec_id(&b, 0, three, 3);
