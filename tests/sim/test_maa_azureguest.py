@@ -226,11 +226,15 @@ class TestAzureGuestSnp(AzureGuestBase):
         self.refused(ai, "SnpReport signature does not verify")
 
     def test_faults(self):
-        self.svc.faults.set("wrong-nonce")
+        self.svc.faults.set("wrong_nonce")
         _, c = verify_jwt_with_openssl(self, self.open_token(self.attest(self.fresh())), self.certs(), self.tmp)
         self.assertNotEqual(c["x-ms-runtime"]["client-payload"]["nonce"], b64(self.nonce.encode()))
         self.svc.faults.clear()
-        self.svc.faults.set("wrong-transfer-key")
+        self.svc.faults.set("wrong_transfer_key")
+        with self.assertRaises(RuntimeError):   # sealed to another key: the TPM cannot open it
+            self.open_token(self.attest(self.fresh()))
+        self.guest.flush()
+        self.svc.faults.args = lambda name: {"mode": "claim"} if name == "wrong_transfer_key" else {}
         ai = self.fresh()
         _, c = verify_jwt_with_openssl(self, self.open_token(self.attest(ai)), self.certs(), self.tmp)
         import tpmstructs as ts
@@ -239,7 +243,7 @@ class TestAzureGuestSnp(AzureGuestBase):
         self.assertNotEqual(int.from_bytes(unb64(n.replace("-", "+").replace("_", "/")), "big"),
                             int.from_bytes(enc.rsa_n, "big"))
         self.svc.faults.clear()
-        self.svc.faults.set("expired-token")
+        self.svc.faults.set("expired_token")
         _, c = verify_jwt_with_openssl(self, self.open_token(self.attest(self.fresh())), self.certs(), self.tmp)
         import time
         self.assertLess(c["exp"], time.time())

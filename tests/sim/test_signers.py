@@ -322,7 +322,7 @@ class TestMaaPlatform(SimBase):
         self.assertEqual(claims["exp"] - claims["iat"], 28800)
         self.assertEqual(claims["iss"], "https://maa.sim.test")
         # a corrupted signature (fault) fails the same independent check
-        self.svc.faults.set("bad-signature")
+        self.svc.faults.set("wrong_signature")
         r = self.post("/attest/SevSnpVm", self.snp_body(runtime, nonce="abc124"))
         ok, _ = verify_jwt_with_openssl(self, r.json()["token"], self.certs(), self.tmp)
         self.assertFalse(ok)
