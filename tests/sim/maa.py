@@ -430,6 +430,17 @@ class MaaService:
         }
         return claims, body[520:584], not (td_attr & 1)
 
+    def _check_aik_cert(self, akcert):
+        """AIK certificate issued by the test vTPM CA, valid now, with the AIK EKU."""
+        _verify_cert_signed_by(akcert, self.vtpm_ca, "AIK certificate")
+        _check_validity(akcert, "AIK certificate")
+        try:
+            eku = akcert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            if x509.ObjectIdentifier(EKU_AK) not in eku:
+                raise x509.ExtensionNotFound("", None)
+        except x509.ExtensionNotFound:
+            raise AttestationError("AIK certificate lacks the AIK certificate EKU %s." % EKU_AK)
+
     @staticmethod
     def _check_binding(report_data, runtime):
         if report_data[:32] != hashlib.sha256(runtime).digest() or report_data[32:] != bytes(32):
@@ -455,14 +466,7 @@ class MaaService:
             akcert = x509.load_der_x509_certificate(b64any(_need(tpm, "AikCert", "TpmInfo", str), "AikCert"))
         except ValueError:
             raise AttestationError("TpmInfo.AikCert is not a DER X.509 certificate.")
-        _verify_cert_signed_by(akcert, self.vtpm_ca, "AIK certificate")
-        _check_validity(akcert, "AIK certificate")
-        try:
-            eku = akcert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            if x509.ObjectIdentifier(EKU_AK) not in eku:
-                raise x509.ExtensionNotFound("", None)
-        except x509.ExtensionNotFound:
-            raise AttestationError("AIK certificate lacks the AIK certificate EKU %s." % EKU_AK)
+        self._check_aik_cert(akcert)
         # --- AK public
         try:
             aik = ts.Public(b64any(_need(tpm, "AikPub", "TpmInfo", str), "AikPub"), sized=True)
