@@ -290,6 +290,8 @@ class MaaService:
             raise AttestationError("SnpReport version %d is not supported" % version)
         if struct.unpack_from("<I", report, 0x34)[0] != 1:
             raise AttestationError("SnpReport signature algorithm is not ECDSA P-384")
+        if (struct.unpack_from("<I", report, 0x48)[0] >> 2) & 7 != 0:   # tee-formats §1.1 SIGNING_KEY
+            raise AttestationError("SnpReport is not signed by a VCEK")
         certs = _split_pem(chain_pem)
         if len(certs) < 2:
             raise AttestationError("VcekCertChain must hold the VCEK and its ASK (and ARK)")
@@ -368,6 +370,8 @@ class MaaService:
         ver, akt, tee = struct.unpack_from("<HHI", quote, 0)
         if ver not in (4, 5) or akt != 2 or tee != 0x81:
             raise AttestationError("TD quote header: version %d, key type %d, TEE 0x%x unsupported" % (ver, akt, tee))
+        if quote[12:28] != bytes.fromhex("939a7233f79c4ca9940a0db3957f0607"):   # tee-formats §2.2
+            raise AttestationError("TD quote QE vendor ID is not Intel's")
         if ver == 4:
             body_off, body_len = 48, 584
         else:
