@@ -111,7 +111,6 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
     /* Handlers register here, one line each. */
     if (o->tpm_quote)
         return verify_tpm_quote;
-    (void)o;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)
         return verify_event_log;
     return NULL;

@@ -140,8 +140,28 @@ int tpm_pcrs_parse(const char *text, size_t len, TpmPcrBank *banks, size_t *ret_
         i++;
     if (i < len && text[i] == '{')
         r = parse_json(text, len, banks, &n);
-    else
+    else {
+        /* tpm2_eventlog output: only its top-level "pcrs:" section holds values */
+        const char *sec = NULL;
+        if (len >= 6 && memcmp(text, "pcrs:\n", 6) == 0)
+            sec = text + 6;
+        for (size_t k = 0; !sec && k + 7 <= len; k++)
+            if (memcmp(text + k, "\npcrs:\n", 7) == 0)
+                sec = text + k + 7;
+        if (sec) {
+            size_t slen = len - (size_t)(sec - text), end = 0;
+            /* the section ends at the next line that starts in column 0 */
+            while (end < slen) {
+                const char *nl = memchr(sec + end, '\n', slen - end);
+                end = nl ? (size_t)(nl - sec) + 1 : slen;
+                if (end < slen && !isspace((unsigned char)sec[end]))
+                    break;
+            }
+            text = sec;
+            len = end;
+        }
         r = parse_yaml(text, len, banks, &n);
+    }
     if (r < 0)
         return r;
     if (n == 0)

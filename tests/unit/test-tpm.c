@@ -324,6 +324,15 @@ static void test_pcrs_parse(void **state) {
     assert_int_equal(n, 2);
     assert_int_equal(banks[1].mask, 1u << 16);
     assert_int_equal(banks[1].values[16][31], 0xab);
+    /* tpm2_eventlog output: only the top-level pcrs: section counts, wherever it is */
+    const char *eventlog =
+        "---\nversion: 1\nevents:\n- EventNum: 0\n  PCRIndex: 0\n"
+        "pcrs:\n  sha1:\n    7 : 0x00000000000000000000000000000000000000AB\n"
+        "trailer:\n  sha1:\n    8 : 0x00000000000000000000000000000000000000CD\n";
+    assert_int_equal(tpm_pcrs_parse(eventlog, strlen(eventlog), banks, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(banks[0].mask, 1u << 7);
+    assert_int_equal(banks[0].values[7][19], 0xab);
     /* wrong length, unknown bank, index out of range, junk */
     const char *bad[] = {
         "{\"sha256\":{\"0\":\"00\"}}",
