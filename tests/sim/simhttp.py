@@ -38,8 +38,8 @@ import time
 import urllib.parse
 
 __all__ = [
-    "Request", "Response", "Headers", "json_response", "error_response",
-    "faults", "FaultTable", "SimServer", "FAULT_CATALOG", "b64url", "b64url_decode",
+    "Request", "Response", "Headers", "json_response", "error_response", "text_response",
+    "faults", "Faults", "NO_FAULTS", "FaultTable", "SimServer", "FAULT_CATALOG", "b64url", "b64url_decode",
 ]
 
 MAX_BODY = 8 * 1024 * 1024
@@ -71,44 +71,29 @@ def b64url_decode(text) -> bytes:
     return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
 
 
-class Headers:
-    """Case-insensitive header map (last value wins; names keep their spelling)."""
+class Headers(dict):
+    """Case-insensitive header mapping (keys stored lower-case)."""
 
-    def __init__(self, items=()):
-        self._d = {}
-        for k, v in (items.items() if isinstance(items, dict) else items):
-            self[k] = v
+    def __init__(self, items=None):
+        super().__init__()
+        if items:
+            for k, v in (items.items() if hasattr(items, "items") else items):
+                self[k] = v
 
-    def __setitem__(self, name, value):
-        self._d[name.lower()] = (name, value)
+    def __setitem__(self, key, value):
+        super().__setitem__(key.lower(), value)
 
-    def __getitem__(self, name):
-        return self._d[name.lower()][1]
+    def __getitem__(self, key):
+        return super().__getitem__(key.lower())
 
-    def __contains__(self, name):
-        return name.lower() in self._d
+    def __contains__(self, key):
+        return super().__contains__(key.lower())
 
-    def __delitem__(self, name):
-        del self._d[name.lower()]
+    def __delitem__(self, key):
+        super().__delitem__(key.lower())
 
-    def get(self, name, default=None):
-        v = self._d.get(name.lower())
-        return v[1] if v else default
-
-    def items(self):
-        return [(k, v) for k, v in self._d.values()]
-
-    def keys(self):
-        return [k for k, _ in self._d.values()]
-
-    def __iter__(self):
-        return iter(self.keys())
-
-    def __len__(self):
-        return len(self._d)
-
-    def __repr__(self):
-        return "Headers(%r)" % dict(self.items())
+    def get(self, key, default=None):
+        return super().get(key.lower(), default)
 
 
 class Request:
@@ -116,17 +101,19 @@ class Request:
     headers (case-insensitive), body (bytes)."""
 
     def __init__(self, method, path, query=None, headers=None, body=b"", target=None):
-        self.method = method
+        self.method = method.upper()
         self.path = path
         self.query = query or {}
         self.headers = headers if isinstance(headers, Headers) else Headers(headers or {})
         self.body = body or b""
         self.target = target or path
 
-    def arg(self, name, default=None):
+    def query1(self, name, default=None):
         """First value of query parameter NAME."""
         v = self.query.get(name)
         return v[0] if v else default
+
+    arg = query1
 
     def json(self):
         """Body parsed as JSON; raises ValueError when it is not."""
@@ -147,6 +134,15 @@ class Response:
 
     def json(self):
         return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "Response(%d, %r)" % (self.status, self.body[:200])
+
+
+def text_response(status, text, content_type="text/plain; charset=utf-8", headers=None):
+    h = {"Content-Type": content_type}
+    h.update(headers or {})
+    return Response(status, h, text)
 
 
 def json_response(status, obj, headers=None):
@@ -273,11 +269,29 @@ def _applies(args, path):
     return not prefix or (path or "").startswith(prefix)
 
 
-class _Faults:
-    """Module-level view of the faults of the service handling the current
-    request (thread-local).  Outside a request every fault is inactive."""
+class Faults:
+    """Fault names a service asks about with active(NAME).  Names set on the
+    instance (set/clear, for unit tests that call handle() directly) are
+    always active; otherwise the answer comes from the fault table of the
+    SimServer handling the current request (thread-local), so every Faults
+    instance, including the module-level ``faults`` and ``NO_FAULTS``, sees
+    the faults switched on at run time."""
+
+    def __init__(self, names=()):
+        self._on = set(names)
+
+    def set(self, name, on=True):
+        if on:
+            self._on.add(name)
+        else:
+            self._on.discard(name)
+
+    def clear(self):
+        self._on.clear()
 
     def active(self, name) -> bool:
+        if name in self._on:
+            return True
         snap = _ctx.snapshot
         if not snap or name not in snap or not _applies(snap[name], _ctx.path):
             return False
@@ -292,7 +306,8 @@ class _Faults:
         return dict(_ctx.snapshot or {})
 
 
-faults = _Faults()
+faults = Faults()
+NO_FAULTS = faults
 
 
 def _num(args, key, default):
