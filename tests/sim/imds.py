@@ -238,7 +238,11 @@ class ImdsService:
             import signers
         except ImportError:
             return metadata_error(503, "TD quote generation unavailable (signers.py missing)")
-        quote = bytearray(signers.tdx_quote_from_tdreport(self.pki, report))
+        try:
+            quote = bytearray(signers.tdx_quote_from_tdreport(self.pki, report))
+        except ValueError as e:
+            return metadata_error(400, "Bad request. The TDREPORT is not from this platform: %s"
+                                  % e)
         if faults.active("wrong_signature"):
             # Quote v4: 48-B header + 584-B TD report body + u32 sig length,
             # then the 64-B ECDSA quote signature (Intel TDX DCAP Quote v4 §A.3).

@@ -665,9 +665,9 @@ class KeyVaultService:
         except simjwt.JwtError as e:
             deny.reason = "target token: %s" % e
             raise deny
-        if self.maa_issuers is not None and \
-                str(claims.get("iss", "")).rstrip("/") not in \
-                [i.rstrip("/") for i in self.maa_issuers]:
+        issuers = self.maa_issuers() if callable(self.maa_issuers) else self.maa_issuers
+        if issuers is not None and \
+                str(claims.get("iss", "")).rstrip("/") not in [i.rstrip("/") for i in issuers]:
             deny.reason = "target token issuer %s is not a known attestation service" % \
                 claims.get("iss")
             raise deny
