@@ -174,37 +174,39 @@ class FaultTable:
         self._stamp = None
 
     def _reload(self):
+        """Re-reads the file when its bytes changed (compared by content, so
+        coarse mtimes or recycled inodes never hide a change)."""
         if not self.path:
             return
         try:
-            st = os.stat(self.path)
+            with open(self.path, "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
-            self._table, self._stamp = {}, None
+            raw = b""
+        if raw == self._stamp:
             return
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        if stamp == self._stamp:
-            return
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                data = json.load(f)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except (OSError, ValueError) as e:
-            print("simhttp: ignoring unreadable fault file %s: %s" % (self.path, e),
-                  file=sys.stderr)
-            data = {}
+        data = {}
+        if raw.strip():
+            try:
+                data = json.loads(raw.decode("utf-8"))
+                if not isinstance(data, dict):
+                    raise ValueError("not an object")
+            except ValueError as e:
+                print("simhttp: ignoring unreadable fault file %s: %s" % (self.path, e),
+                      file=sys.stderr)
+                data = {}
         self._table = {k: (v if isinstance(v, dict) else {}) for k, v in data.items()}
-        self._stamp = stamp
+        self._stamp = raw
 
     def _store(self):
         if not self.path:
             return
-        tmp = self.path + ".tmp.%d" % os.getpid()
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self._table, f, indent=1, sort_keys=True)
+        raw = json.dumps(self._table, indent=1, sort_keys=True).encode("utf-8")
+        tmp = "%s.tmp.%d.%d" % (self.path, os.getpid(), threading.get_ident())
+        with open(tmp, "wb") as f:
+            f.write(raw)
         os.replace(tmp, self.path)
-        st = os.stat(self.path)
-        self._stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        self._stamp = raw
 
     def snapshot(self):
         with self._lock:
