@@ -13,9 +13,13 @@ Tokens are signed with SIM/pki/maa-signing.key. Errors are 400
 {"error":{"code":"InvalidParameter","message":...}} as MAA answers attestation
 failures; a missing api-version gives 400 MissingApiVersionParameter.
 
-Faults (simhttp.Faults): bad-signature (JWT signature corrupted),
-expired-token (exp in the past), wrong-nonce (client-payload/nonce claim
-altered), wrong-transfer-key (x-ms-runtime key is not the certified EncKey).
+Faults (simhttp.Faults; the hyphenated spellings are accepted too):
+  wrong_signature     the JWT signature is corrupted
+  expired_token       iat/nbf/exp lie in the past (exp = now - 1 h)
+  wrong_nonce         client-payload nonce (AzureGuest) / nonce claim altered
+  wrong_transfer_key  the sealed reply is wrapped to another RSA key (the
+                      TPM cannot open it); with args {"mode": "claim"} it is
+                      wrapped correctly but x-ms-runtime.keys[0] is another key
 """
 
 import base64
@@ -47,6 +51,14 @@ TRANSPORT_AAD = b"Transport Key"  # §2.1 unseal step 2
 EKU_AK = "2.23.133.8.3"           # TCG AIK certificate EKU
 AMD_OID = "1.3.6.1.4.1.3704.1"
 SGX_EXT_OID = "1.2.840.113741.1.13.1"
+
+
+FAULT_ALIASES = {
+    "wrong_signature": ("wrong_signature", "bad-signature", "wrong-signature"),
+    "expired_token": ("expired_token", "expired-token"),
+    "wrong_nonce": ("wrong_nonce", "wrong-nonce"),
+    "wrong_transfer_key": ("wrong_transfer_key", "wrong-transfer-key"),
+}
 
 
 class AttestationError(Exception):
@@ -222,6 +234,17 @@ class MaaService:
         except AttestationError as e:
             return simhttp.error_response(e.status, e.code, str(e))
 
+    def _fault(self, name):
+        return any(self.faults.active(n) for n in FAULT_ALIASES[name])
+
+    def _fault_args(self, name):
+        get = getattr(self.faults, "args", None)
+        out = {}
+        if get:
+            for n in FAULT_ALIASES[name]:
+                out.update(get(n) or {})
+        return out
+
     def _issuer(self, req):
         if self.issuer:
             return self.issuer.rstrip("/")
@@ -233,7 +256,7 @@ class MaaService:
         header = {"alg": "RS256", "jku": iss + "/certs", "kid": self.kid, "typ": "JWT",
                   "x5c": [b64std(self.cert_der)]}
         now = _now()
-        if self.faults.active("expired-token"):
+        if self._fault("expired_token"):
             now -= TOKEN_LIFETIME + 3600
         full = {"exp": now + TOKEN_LIFETIME, "iat": now, "iss": iss, "jti": secrets.token_hex(32),
                 "nbf": now}
@@ -243,7 +266,7 @@ class MaaService:
         signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
                          b64url(json.dumps(full, separators=(",", ":")).encode())).encode()
         sig = self.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        if self.faults.active("bad-signature"):
+        if self._fault("wrong_signature"):
             sig = bytes([sig[0] ^ 0x01]) + sig[1:]
         return signing_input.decode() + "." + b64url(sig)
 
@@ -560,12 +583,17 @@ class MaaService:
         if not isinstance(payload, dict):
             raise AttestationError("ClientPayload must be a JSON object.")
         self._nonce_once(payload.get("nonce"))
-        if self.faults.active("wrong-nonce") and "nonce" in payload:
+        if self._fault("wrong_nonce") and "nonce" in payload:
             payload = dict(payload, nonce=b64std(secrets.token_bytes(8)))
         # --- token
         en, ee = _jwk_rsa(enc.rsa_public_key())
-        if self.faults.active("wrong-transfer-key"):
-            en, ee = _jwk_rsa(rsa.generate_private_key(65537, 2048).public_key())
+        seal_to = enc.rsa_public_key()
+        if self._fault("wrong_transfer_key"):
+            other = rsa.generate_private_key(65537, 2048).public_key()
+            if self._fault_args("wrong_transfer_key").get("mode") == "claim":
+                en, ee = _jwk_rsa(other)
+            else:
+                seal_to = other
 
         def s(field):
             v = _ci_get(ai, field)
@@ -596,7 +624,7 @@ class MaaService:
                 claims["x-ms-azurevm-vmid"] = vmid
             claims["x-ms-isolation-tee"] = tee_claims
         jwt = self._sign_jwt(self._issuer(req), claims)
-        return simhttp.json_response(200, {"token": self._seal(jwt, enc.rsa_public_key())})
+        return simhttp.json_response(200, {"token": self._seal(jwt, seal_to)})
 
     @staticmethod
     def _seal(jwt, enc_pub):
@@ -638,7 +666,7 @@ class MaaService:
         nonce = _ci_get(body, "nonce")
         if nonce is not None:
             self._nonce_once(nonce)
-            claims["nonce"] = b64std(secrets.token_bytes(8)) if self.faults.active("wrong-nonce") else nonce
+            claims["nonce"] = b64std(secrets.token_bytes(8)) if self._fault("wrong_nonce") else nonce
         return simhttp.json_response(200, {"token": self._sign_jwt(self._issuer(req), claims)})
 
     def _sevsnp_vm(self, req, body):

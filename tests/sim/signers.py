@@ -221,7 +221,11 @@ def jwk_from_public(pub, kid, key_ops):
 
 def _load_pub(p):
     if isinstance(p, (bytes, str)):
-        data = p if isinstance(p, bytes) else open(p, "rb").read()
+        if isinstance(p, bytes):
+            data = p
+        else:
+            with open(p, "rb") as f:
+                data = f.read()
         return serialization.load_pem_public_key(data)
     return p
 
