@@ -2,6 +2,7 @@
 # cvm-sim up starts a provisioned swtpm and every endpoint on loopback ports
 # and writes agent.conf / env / endpoints.json that work; cvm-sim down leaves
 # no process and no listening port behind (checked with ss and the PIDs).
+# In between, tests/sim/test_e2e.py runs a full attest + key release against it.
 . "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 require_cmd swtpm tpm2_nvreadpublic tpm2_nvread openssl ss
@@ -83,6 +84,12 @@ with urllib.request.urlopen(req, context=ctx, timeout=20) as f:
     assert json.loads(f.read())["key"]["kid"] != ep["key_url"]
 PY
     pass_msg "agent.conf, env and endpoints.json ($tee) lead to working endpoints"
+
+    # end to end without the agent: guest.py (tpm2-tools) attests to the sim MAA,
+    # unseals in the TPM, releases the key, unwraps key_hsm in the TPM + openssl
+    CVM_SIM_DIR="$SIM" "$PYTHON" "$CVM_SRCDIR/tests/sim/test_e2e.py" -v 2>&1 ||
+        fail "end-to-end attest/release/unwrap ($tee) failed"
+    pass_msg "end to end ($tee): attest, unseal, release, unwrap in the TPM"
 
     # fault control through the command (down = port closed, then back)
     vport=$(port_of "$(json vault)")
