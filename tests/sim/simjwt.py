@@ -3,7 +3,6 @@
 identity file (tenant, managed identity, key owner) shared by the IMDS and
 Key Vault emulators."""
 
-import base64
 import hashlib
 import json
 import os
