@@ -177,9 +177,27 @@ def set_fault(server, name, **args):
     assert st == 200, b
 
 
+def port_open(s):
+    try:
+        socket.create_connection((s.host, s.port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_port(s, want_open, timeout=5):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and port_open(s) != want_open:
+        time.sleep(0.02)
+    return port_open(s) == want_open
+
+
 def clear_faults(server):
-    st, _, _ = jcall(server, "DELETE", "/_sim/faults")
-    assert st == 200
+    """Through the fault table itself (works while the port is down), then
+    wait until the port is open again."""
+    s = S[server]
+    s.faults.clear()
+    assert wait_port(s, True), "%s did not come back" % server
 
 
 def openssl(*args, input=None):
@@ -760,24 +778,15 @@ class FaultTests(unittest.TestCase):
     def test_down_refused_via_file(self):
         s = S["imds"]
         simhttp.write_fault_file(s.faults.path, "down")
-        end = time.monotonic() + 3
-        while time.monotonic() < end:
-            try:
-                socket.create_connection((s.host, s.port), 0.2).close()
-                time.sleep(0.02)
-            except ConnectionRefusedError:
-                break
+        self.assertTrue(wait_port(s, False), "port still open")
         with self.assertRaises(ConnectionRefusedError):
             self.get("imds")
         simhttp.write_fault_file(s.faults.path, "down", clear=True)
-        end = time.monotonic() + 3
-        while time.monotonic() < end:
-            try:
-                socket.create_connection((s.host, s.port), 0.2).close()
-                break
-            except ConnectionRefusedError:
-                time.sleep(0.02)
+        self.assertTrue(wait_port(s, True), "port not reopened")
         self.assertEqual(self.get("imds")[0], 200)
+        # the control route sets it as well (and the file clears it)
+        set_fault("vault", "down")
+        self.assertTrue(wait_port(S["vault"], False))
 
     def test_release_faults(self):
         set_fault("vault", "revoked_key")
