@@ -152,6 +152,43 @@ class E2E(unittest.TestCase):
         self.assertLess(simjwt.decode(old)[1]["exp"], time.time())
         st, b = self.release(self.ep["key_url"], old)
         self.assertEqual((st, b["error"]["code"]), (403, "Forbidden"))
+        # a badly signed MAA token is refused by the vault too; a wrong nonce shows
+        for fault in ("wrong_signature", "wrong_nonce"):
+            subprocess.run([CVM_SIM, "fault", "--dir", SIM, "maa", fault], check=True,
+                           stdout=subprocess.DEVNULL)
+            try:
+                tok = self.attest("e2e-" + fault)
+            finally:
+                subprocess.run([CVM_SIM, "fault", "--dir", SIM, "maa", "--clear"], check=True,
+                               stdout=subprocess.DEVNULL)
+            if fault == "wrong_signature":
+                st, b = self.release(self.ep["key_url"], tok)
+                self.assertEqual((st, b["error"]["code"]), (403, "Forbidden"))
+            else:
+                nonce = simjwt.decode(tok)[1]["x-ms-runtime"]["client-payload"].get("nonce")
+                self.assertNotEqual(nonce, base64.b64encode(b"e2e-wrong_nonce").decode())
+
+    def test_platform_endpoints_match_the_hcl_report(self):
+        """What the agent does before attesting: THIM (SNP) or /acc/tdquote (TDX)
+        for the hardware report inside NV 0x01400001."""
+        hcl = self.g.nv_read(guest.NV_HCL)
+        hw = hcl[32:32 + 1184]  # azure-wire-formats.md §1.2
+        if self.ep["tee"] == "snp":
+            st, b = self.http("GET", self.ep["imds"] + "/metadata/THIM/amd/certification",
+                              headers={"Metadata": "true"})
+            self.assertEqual(st, 200, b)
+            reported_tcb = hw[0x180:0x188]  # SNP ABI 56860 Table 22 REPORTED_TCB
+            self.assertEqual(b["tcbm"].lower(), reported_tcb[::-1].hex())
+        else:
+            tdreport = hw[:1024]
+            req = urllib.request.Request(
+                self.ep["imds"] + "/acc/tdquote", method="POST",
+                data=json.dumps({"report": base64.urlsafe_b64encode(tdreport).decode()
+                                 .rstrip("=")}).encode(),
+                headers={"Content-Type": "application/json", "Metadata": "true"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                quote = b64url_decode(json.loads(r.read())["quote"])
+            self.assertEqual(quote[568:632], tdreport[128:192])  # report_data, §5.1
 
     def test_zz_no_handles_left(self):
         self.assertEqual(self.g.handles("transient"), [])
