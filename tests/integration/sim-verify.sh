@@ -50,6 +50,11 @@ out("hcl-snp.bin", h, measurement=m.hex(), report_data=(hashlib.sha256(var).dige
 mrtd = hashlib.sha384(b"mrtd").digest()
 rd = hashlib.sha512(b"td report data").digest()
 out("tdx-v4.bin", signers.tdx_quote(p, mrtd=mrtd, report_data=rd), mrtd=mrtd.hex(), report_data=rd.hex())
+mrtd = hashlib.sha384(b"hcl mrtd").digest()
+h = signers.hcl_report(p, "tdx", ak, mrtd=mrtd)
+var = signers.parse_hcl(h)["var"]
+out("hcl-tdx.bin", h, mrtd=mrtd.hex(), report_data=(hashlib.sha256(var).digest() + bytes(32)).hex())
+out("hcl-tdx.quote", signers.tdx_quote_from_tdreport(p, h[32:32 + 1024]))
 PY
 amd="$sim/pki/amd"
 turin="$sim/pki/amd-turin"
@@ -111,4 +116,22 @@ if [ $has_tdx -eq 1 ]; then
     expect_rc 1 agent verify --tdx-quote "$bad" --trust-anchor "$intel/root.pem" --json >/dev/null
     expect_rc 1 agent verify --tdx-quote "$f" --trust-anchor "$amd/ark.pem" --json >/dev/null
     pass_msg "TDX v4 quote verifies with the test Intel root; altered quote or wrong root refused"
+    if [ $has_hcl -eq 1 ]; then
+        # the TDREPORT decodes and the runtime data is bound (its MAC is not checkable off-platform)
+        out=$(agent verify --hcl-report "$gen/hcl-tdx.bin" --trust-anchor "$intel/root.pem" --json) ||
+            fail "HCL-wrapped TDREPORT did not verify: $out"
+        check_fields "$out" "$gen/hcl-tdx.bin.expect"
+        bad=$(tamper "$gen/hcl-tdx.bin" 1300)
+        expect_rc 1 agent verify --hcl-report "$bad" --trust-anchor "$intel/root.pem" --json >/dev/null
+        pass_msg "HCL-wrapped TDREPORT decodes as requested; broken runtime binding refused"
+    fi
+    if [ $has_hcl -eq 1 ] && grep -q -- '--td-quote' <<<"$help"; then
+        out=$(agent verify --hcl-report "$gen/hcl-tdx.bin" --td-quote "$gen/hcl-tdx.quote" \
+            --trust-anchor "$intel/root.pem" --json) || fail "HCL-wrapped TDREPORT + TD quote did not verify: $out"
+        check_fields "$out" "$gen/hcl-tdx.bin.expect"
+        # a quote for another TD does not match the HCL's TDREPORT
+        expect_rc 1 agent verify --hcl-report "$gen/hcl-tdx.bin" --td-quote "$f" \
+            --trust-anchor "$intel/root.pem" --json >/dev/null
+        pass_msg "HCL-wrapped TDX report verifies with its TD quote; another TD's quote refused"
+    fi
 fi

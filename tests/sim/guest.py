@@ -1,3 +1,4 @@
+#!/usr/bin/python3
 """A reference guest for tests: drives a provisioned swtpm with tpm2-tools
 (not the agent) to measure a simulated boot and build the AttestationInfo of
 POST /attest/AzureGuest exactly as Microsoft's client does
@@ -173,3 +174,42 @@ class Guest:
 def request_body(attestation_info):
     """{"AttestationInfo": base64url(JSON)} (§2.1)."""
     return json.dumps({"AttestationInfo": b64url(json.dumps(attestation_info).encode())}).encode()
+
+
+def _main(argv):
+    import argparse
+    ap = argparse.ArgumentParser(description="reference guest on a provisioned swtpm (tpm2-tools)")
+    ap.add_argument("--tcti", default=os.environ.get("TPM2TOOLS_TCTI") or os.environ.get("CVM_AGENT_TCTI"))
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure-boot", help="extend PCR0-7 with a simulated boot; write its TCG log")
+    m.add_argument("--out", required=True, help="event log file (binary_bios_measurements format)")
+    a = sub.add_parser("attestation-info", help="write the POST /attest/AzureGuest body")
+    a.add_argument("--pki", required=True)
+    a.add_argument("--event-log", help="TCG log to send as TcgLogs")
+    a.add_argument("--nonce")
+    a.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    if not args.tcti:
+        ap.error("--tcti (or TPM2TOOLS_TCTI) is required")
+    g = Guest(args.tcti)
+    try:
+        if args.cmd == "measure-boot":
+            data = g.measure_boot()
+        else:
+            log = b""
+            if args.event_log:
+                with open(args.event_log, "rb") as f:
+                    log = f.read()
+            ai = g.attestation_info(args.pki, tcg_log=log,
+                                    client_payload={"nonce": args.nonce} if args.nonce else None)
+            data = request_body(ai)
+        with open(args.out, "wb") as f:
+            f.write(data)
+    finally:
+        g.close()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(_main(sys.argv[1:]))

@@ -290,6 +290,8 @@ class MaaService:
             raise AttestationError("SnpReport version %d is not supported" % version)
         if struct.unpack_from("<I", report, 0x34)[0] != 1:
             raise AttestationError("SnpReport signature algorithm is not ECDSA P-384")
+        if (struct.unpack_from("<I", report, 0x48)[0] >> 2) & 7 != 0:   # tee-formats §1.1 SIGNING_KEY
+            raise AttestationError("SnpReport is not signed by a VCEK")
         certs = _split_pem(chain_pem)
         if len(certs) < 2:
             raise AttestationError("VcekCertChain must hold the VCEK and its ASK (and ARK)")
@@ -368,6 +370,8 @@ class MaaService:
         ver, akt, tee = struct.unpack_from("<HHI", quote, 0)
         if ver not in (4, 5) or akt != 2 or tee != 0x81:
             raise AttestationError("TD quote header: version %d, key type %d, TEE 0x%x unsupported" % (ver, akt, tee))
+        if quote[12:28] != bytes.fromhex("939a7233f79c4ca9940a0db3957f0607"):   # tee-formats §2.2
+            raise AttestationError("TD quote QE vendor ID is not Intel's")
         if ver == 4:
             body_off, body_len = 48, 584
         else:
@@ -430,6 +434,17 @@ class MaaService:
         }
         return claims, body[520:584], not (td_attr & 1)
 
+    def _check_aik_cert(self, akcert):
+        """AIK certificate issued by the test vTPM CA, valid now, with the AIK EKU."""
+        _verify_cert_signed_by(akcert, self.vtpm_ca, "AIK certificate")
+        _check_validity(akcert, "AIK certificate")
+        try:
+            eku = akcert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            if x509.ObjectIdentifier(EKU_AK) not in eku:
+                raise x509.ExtensionNotFound("", None)
+        except x509.ExtensionNotFound:
+            raise AttestationError("AIK certificate lacks the AIK certificate EKU %s." % EKU_AK)
+
     @staticmethod
     def _check_binding(report_data, runtime):
         if report_data[:32] != hashlib.sha256(runtime).digest() or report_data[32:] != bytes(32):
@@ -455,14 +470,7 @@ class MaaService:
             akcert = x509.load_der_x509_certificate(b64any(_need(tpm, "AikCert", "TpmInfo", str), "AikCert"))
         except ValueError:
             raise AttestationError("TpmInfo.AikCert is not a DER X.509 certificate.")
-        _verify_cert_signed_by(akcert, self.vtpm_ca, "AIK certificate")
-        _check_validity(akcert, "AIK certificate")
-        try:
-            eku = akcert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            if x509.ObjectIdentifier(EKU_AK) not in eku:
-                raise x509.ExtensionNotFound("", None)
-        except x509.ExtensionNotFound:
-            raise AttestationError("AIK certificate lacks the AIK certificate EKU %s." % EKU_AK)
+        self._check_aik_cert(akcert)
         # --- AK public
         try:
             aik = ts.Public(b64any(_need(tpm, "AikPub", "TpmInfo", str), "AikPub"), sized=True)

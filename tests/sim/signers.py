@@ -1,3 +1,4 @@
+#!/usr/bin/python3
 """Report signers of the simulated platform, using the test PKIs of pki.py.
 
 * snp_report(...)            SEV-SNP ATTESTATION_REPORT v2/v3/v5 signed by the test VCEK

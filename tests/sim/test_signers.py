@@ -365,6 +365,47 @@ class TestMaaPlatform(SimBase):
         self.assertIn("TD quote signature does not verify", r.json()["error"]["message"])
 
 
+class TestMaaWithMicrosoftClient(SimBase):
+    """AttestationInfo produced by Microsoft's own client against a swtpm
+    (testdata azure-services/_generated_ms-client_vs_swtpm): its encodings pass
+    every TPM-side check of the emulator; only its AK certificate (from an
+    unknown local CA, without the AIK EKU) is refused."""
+
+    def body(self, path):
+        td = os.environ.get("CVM_TESTDATA") or os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                                             "shared", "testdata")
+        f = os.path.join(td, "azure-services", "_generated_ms-client_vs_swtpm", path, "request_body.json")
+        if not os.path.exists(f):
+            self.skipTest("testdata %s absent" % f)
+        return read(f)
+
+    def attest(self, svc, body):
+        return svc.handle(simhttp.Request("POST", "/attest/AzureGuest", {"api-version": ["2020-10-01"]},
+                                          {"Content-Type": "application/json"}, body))
+
+    def test_trusted_launch_request(self):
+        body = self.body("trustedlaunch_path")
+        r = self.attest(maa.MaaService(self.sim, issuer="https://maa.sim.test"), body)
+        self.assertEqual(r.status, 400)
+        self.assertIn("AIK certificate", r.json()["error"]["message"])
+
+        class AnyAikCert(maa.MaaService):
+            def _check_aik_cert(self, akcert):
+                pass
+
+        r = self.attest(AnyAikCert(self.sim, issuer="https://maa.sim.test"), body)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIn("Jwt", json.loads(b64ud(r.json()["token"])))
+        # the same request with one PCR value changed is refused
+        outer = json.loads(body)
+        ai = json.loads(b64ud(outer["AttestationInfo"]))
+        ai["TpmInfo"]["PCRs"][0]["Digest"] = base64.b64encode(b"\x01" * 32).decode()
+        r = self.attest(AnyAikCert(self.sim, issuer="https://maa.sim.test"),
+                        json.dumps({"AttestationInfo": b64u(json.dumps(ai).encode())}).encode())
+        self.assertEqual(r.status, 400)
+        self.assertIn("PCR digest", r.json()["error"]["message"])
+
+
 class TestTcgLog(unittest.TestCase):
     def test_build_replay_roundtrip(self):
         log, extends = tcglog.build(tcglog.default_boot_events())

@@ -1,5 +1,6 @@
 """Helpers for the tests/sim unit tests: a private swtpm, skip conditions."""
 
+import atexit
 import os
 import shutil
 import socket
@@ -53,6 +54,7 @@ class Swtpm:
                 try:
                     socket.create_connection(("127.0.0.1", port), 0.2).close()
                     self.tcti = "swtpm:host=127.0.0.1,port=%d" % port
+                    atexit.register(self.stop)   # even when a test errors out
                     return
                 except OSError:
                     time.sleep(0.05)
