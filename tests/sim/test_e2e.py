@@ -46,7 +46,8 @@ class E2E(unittest.TestCase):
         cls.ctx = ssl.create_default_context(cafile=cls.ep["ca_bundle"])
         cls.tmp = tempfile.mkdtemp(dir=SIM)
         cls.g = guest.Guest(cls.ep["tcti"], cls.tmp)
-        cls.log = cls.g.measure_boot()
+        with open(cls.ep["event_log"], "rb") as f:  # the boot cvm-sim up measured
+            cls.log = f.read()
 
     def http(self, method, url, body=None, headers=None):
         h = dict(headers or {})
