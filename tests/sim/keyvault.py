@@ -254,7 +254,7 @@ def transfer_key(claims):
     return None, None
 
 
-def build_key_hsm(kek_kid, kek_pub, enc, material):
+def build_key_hsm(kek_kid, kek_pub, enc, material, sort_keys=False):
     """key_hsm: base64url JSON {"schema_version","header","ciphertext"} where
     ciphertext = RSA-OAEP(KEK, fresh AES-256 key) || AES-KWP(material)."""
     h = ENC_HASH[enc]
@@ -263,7 +263,8 @@ def build_key_hsm(kek_kid, kek_pub, enc, material):
     ct = wrapped + aes_key_wrap_with_padding(aes, material)
     doc = {"schema_version": "1.0", "header": {"kid": kek_kid, "alg": "dir", "enc": enc},
            "ciphertext": b64url(ct)}
-    return b64url(json.dumps(doc, separators=(",", ":")).encode())
+    # Managed HSM sorts the members (MANIFEST: transcribed MHSM key_hsm)
+    return b64url(json.dumps(doc, separators=(",", ":"), sort_keys=sort_keys).encode())
 
 
 # ---------------------------------------------------------------------------
@@ -681,7 +682,8 @@ class KeyVaultService:
         if faults.active("wrong_transfer_key"):
             kek = rsa.generate_private_key(65537, kek.key_size).public_key()
         bundle = self._bundle(v, for_release=True)
-        bundle["key"]["key_hsm"] = build_key_hsm(kek_kid, kek, enc, v.material())
+        bundle["key"]["key_hsm"] = build_key_hsm(kek_kid, kek, enc, v.material(),
+                                                  sort_keys=self.kind == "mhsm")
         rq = {"api-version": api, "enc": enc,
               "kid": self._kid(name, version)}
         payload = {"request": rq, "response": {"key": bundle}}

@@ -840,5 +840,86 @@ class FaultTests(unittest.TestCase):
         self.assertNotIn(S["admin"]["akv"], json.dumps(recs))  # bearer tokens are not logged
 
 
+TESTDATA = os.environ.get("CVM_TESTDATA") or os.path.join(HERE, "..", "..", "..", "shared",
+                                                          "testdata")
+AZ = os.path.join(TESTDATA, "azure-services")
+
+
+def real(rel):
+    with open(os.path.join(AZ, rel), encoding="utf-8") as f:
+        return json.load(f)
+
+
+@unittest.skipUnless(os.path.isdir(AZ), "testdata azure-services absent (set CVM_TESTDATA)")
+class ShapeTests(unittest.TestCase):
+    """The emulators' answers have the shape (member names and order) of the
+    real Key Vault / Managed HSM / THIM artefacts in testdata/azure-services."""
+
+    def test_key_vault_release(self):
+        b = create_key("shapekey")
+        st, _, r = release("vault", key_path(b["key"]["kid"]), maa_token(), None)
+        self.assertEqual(st, 200, r)
+        h, p, _ = r["value"].split(".")
+        header = json.loads(b64url_decode(h))
+        want_h = real("Azure__azure-sdk-for-cpp/derived_ReleaseKey2_release_jws_header.json")
+        self.assertEqual(list(header), list(want_h))
+        self.assertEqual(len(header["kid"]), len(want_h["kid"]))  # 40 upper-case hex
+        payload = json.loads(b64url_decode(p))
+        want = real("Azure__azure-sdk-for-net/"
+                    "transcribed_ReleaseCreatedKey_release_jws_payload_decoded.json")
+        self.assertEqual(list(payload), list(want))
+        self.assertEqual(list(payload["request"]), list(want["request"]))
+        self.assertEqual(payload["request"]["enc"], want["request"]["enc"])  # default
+        got_k, want_k = payload["response"]["key"], want["response"]["key"]
+        self.assertEqual(list(got_k), list(want_k))
+        self.assertEqual(list(got_k["key"]), list(want_k["key"]))
+        self.assertEqual(got_k["key"]["kty"], want_k["key"]["kty"])
+        self.assertEqual(list(got_k["attributes"]), list(want_k["attributes"]))
+        self.assertEqual(list(got_k["release_policy"]), list(want_k["release_policy"]))
+        kh = json.loads(b64url_decode(got_k["key"]["key_hsm"]))
+        want_kh = real("Azure__azure-sdk-for-net/transcribed_ReleaseCreatedKey_key_hsm_decoded.json")
+        self.assertEqual(list(kh), list(want_kh))
+        self.assertEqual(list(kh["header"]), list(want_kh["header"]))
+        # RSA-2048: 256-byte OAEP block + KWP of the PKCS#8 key, as the real 1,488 B
+        self.assertEqual(len(b64url_decode(kh["ciphertext"])),
+                         len(b64url_decode(want_kh["ciphertext"])))
+
+    def test_managed_hsm_release(self):
+        b = create_key("shapekey", vault="mhsm")
+        st, _, r = release("mhsm", key_path(b["key"]["kid"]), maa_token(), None)
+        self.assertEqual(st, 200, r)
+        got = jws_payload(r["value"])["response"]["key"]
+        want = real("Azure__azure-sdk-for-go/"
+                    "transcribed_TestReleaseKey_MHSM_release_jws_payload_decoded.json")
+        want = want["response"]["key"]
+        self.assertEqual(list(got), list(want))
+        self.assertEqual(list(got["attributes"]), list(want["attributes"]))
+        self.assertEqual(list(got["release_policy"]), list(want["release_policy"]))
+        self.assertEqual(list(got["key"]), sorted(got["key"]))
+        kh = json.loads(b64url_decode(got["key"]["key_hsm"]))
+        want_kh = real("Azure__azure-sdk-for-go/transcribed_TestReleaseKey_MHSM_key_hsm_decoded.json")
+        self.assertEqual(list(kh), list(want_kh))
+        self.assertEqual(list(kh["header"]), list(want_kh["header"]))
+
+    def test_create_answer(self):
+        rec = real("Azure__azure-sdk-for-cpp/KeyVaultKeyClient.CreateKeyWithReleasePolicyOptions.json")
+        want = json.loads(rec["networkCallRecords"][0]["Response"]["BODY"])
+        got = create_key("shapecreate")
+        self.assertEqual(list(got), list(want))
+        self.assertEqual(list(got["attributes"]), list(want["attributes"]))
+        self.assertEqual(list(got["release_policy"]), list(want["release_policy"]))
+
+    def test_thim(self):
+        want = real("microsoft__confidential-sidecar-containers/"
+                    "pkg_attest_test_data_uvm_host_amd_certificate.json")
+        st, _, got = jcall("imds", "GET", "/metadata/THIM/amd/certification",
+                           {"Metadata": "true"})
+        self.assertEqual(list(got), list(want))
+        self.assertEqual(got["cacheControl"], want["cacheControl"])
+        self.assertEqual(len(got["tcbm"]), len(want["tcbm"]))
+        self.assertEqual(got["certificateChain"].count("BEGIN CERTIFICATE"),
+                         want["certificateChain"].count("BEGIN CERTIFICATE"))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
