@@ -492,6 +492,9 @@ class KeyVaultService:
         if len(rest) <= 1 and m == "GET":
             self._need(claims, perms, "get")
             _, v = self._key(name, rest[0] if rest else None)
+            if not v.enabled:  # as the service: get is refused on a disabled version
+                raise KvError(403, "Forbidden", "Operation get is not allowed on a disabled "
+                              "key.", inner="KeyDisabled")
             return self._json(200, self._bundle(v))
         if len(rest) <= 1 and m == "PATCH":
             self._need(claims, perms, "update")

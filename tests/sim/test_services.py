@@ -573,6 +573,12 @@ class ReleaseTests(unittest.TestCase):
                          "Operation release is not allowed on a disabled key.")
         self.assertEqual(b["error"]["innererror"]["code"], "KeyDisabled")
         self.assertEqual(release("vault", key_path(v2["key"]["kid"]), maa_token())[0], 200)
+        st, _, b = jcall("vault", "GET", v1 + "?api-version=7.4", bearer(mi_token()))
+        self.assertEqual((st, b["error"]["message"]),
+                         (403, "Operation get is not allowed on a disabled key."))
+        st, _, b = jcall("vault", "GET", "/keys/revoke/versions?api-version=7.4",
+                         bearer(mi_token()))
+        self.assertEqual([v["attributes"]["enabled"] for v in b["value"]], [False, True])
         # the managed identity cannot re-enable it
         st, _, b = jcall("vault", "PATCH", v1 + "?api-version=7.4", bearer(mi_token()),
                          {"attributes": {"enabled": True}})
