@@ -887,8 +887,9 @@ class ShapeTests(unittest.TestCase):
         self.assertEqual(list(kh), list(want_kh))
         self.assertEqual(list(kh["header"]), list(want_kh["header"]))
         # RSA-2048: 256-byte OAEP block + KWP of the PKCS#8 key, as the real 1,488 B
-        self.assertEqual(len(b64url_decode(kh["ciphertext"])),
-                         len(b64url_decode(want_kh["ciphertext"])))
+        # (the PKCS#8 length varies by a few bytes with the key's leading zeros)
+        self.assertAlmostEqual(len(b64url_decode(kh["ciphertext"])),
+                               len(b64url_decode(want_kh["ciphertext"])), delta=16)
 
     def test_managed_hsm_release(self):
         b = create_key("shapekey", vault="mhsm")
