@@ -403,6 +403,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         req = Request.from_target(self.command, self.path, Headers(self.headers.items()), body)
+        if self.request_version == "HTTP/1.1" and "Host" not in req.headers:
+            # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host
+            self._send(Response(400, {"Content-Type": "text/plain"}, b"missing Host header\n"),
+                       t0, req, [], reason="missing Host header")
+            self.close_connection = True
+            return
         if req.path.startswith("/_sim/"):
             self._send(sim.control(req), t0, req, [])
             return

@@ -836,6 +836,21 @@ class FaultTests(unittest.TestCase):
                      t.put("v.pem", doc["vcekCert"]))[0]
         self.assertNotEqual(rc, 0)
 
+    def test_strict_http(self):
+        s = S["imds"]
+        with socket.create_connection((s.host, s.port), 5) as c:
+            c.sendall(b"GET /metadata/THIM/amd/certification HTTP/1.1\r\nMetadata: true\r\n"
+                      b"Connection: close\r\n\r\n")
+            answer = b""
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400"), answer[:40])
+        recs = jcall("imds", "GET", "/_sim/requests")[2]["requests"]
+        self.assertTrue(any(r.get("reason") == "missing Host header" for r in recs))
+
     def test_request_log(self):
         self.get()
         with open(os.path.join(S["dir"], "vault.log"), encoding="utf-8") as f:
