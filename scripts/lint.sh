@@ -10,7 +10,9 @@ if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     exit 1
 fi
 mapfile -t csrc < <(git ls-files '*.c' '*.h')
-mapfile -t shsrc < <(git ls-files '*.sh' '.ci/run' 'tests/sim/cvm-sim')
+mapfile -t shsrc < <(git ls-files '*.sh' '.ci/run')
+# tests/sim/cvm-sim is Python (issue 6), checked with the other Python files
+mapfile -t pysrc < <(git ls-files '*.py' 'tests/sim/cvm-sim')
 status=0
 echo "lint: clang-format on ${#csrc[@]} files"
 clang-format --dry-run -Werror "${csrc[@]}" || status=1
@@ -27,4 +29,11 @@ if command -v shellcheck >/dev/null; then
 else
     echo "lint: shellcheck not installed, skipped (apt-get install shellcheck)"
 fi
+echo "lint: python3 syntax on ${#pysrc[@]} files"
+[ ${#pysrc[@]} -eq 0 ] || /usr/bin/python3 -c '
+import ast, sys
+for f in sys.argv[1:]:
+    with open(f, encoding="utf-8") as fh:
+        ast.parse(fh.read(), f)
+' "${pysrc[@]}" || status=1
 exit $status
