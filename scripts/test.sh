@@ -61,9 +61,9 @@ if ../configure -q && make -j"$jobs" >/dev/null; then
     step "lint"
     run_logged lint make lint
     step "make check"
-    make -j"$jobs" check >/dev/null 2>&1
+    make -j"$jobs" check >check.log 2>&1
     collect "check" test-suite.log
-    grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS|XFAIL):' test-suite.log 2>/dev/null | sort | sed 's/^/  /' || true
+    grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS|XFAIL):' check.log 2>/dev/null | sort | sed 's/^/  /' || true
     grep -h '^SKIP: ' tests/*/*.log 2>/dev/null | sort -u | sed 's/^/  why: /' || true
 else
     failed_steps+=("build")
