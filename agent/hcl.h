@@ -19,12 +19,12 @@
 #define HCL_NV_INDEX_USER_DATA 0x01400002u
 #define HCL_USER_DATA_SIZE     64u
 
-#define HCL_SIGNATURE          0x414C4348u /* "HCLA" little-endian */
-#define HCL_HW_REPORT_OFFSET   0x20u
-#define HCL_HW_REPORT_SIZE     1184u       /* fixed regardless of type */
-#define HCL_DATA_OFFSET        0x4C0u      /* 1216: IGVM request data */
-#define HCL_VAR_DATA_OFFSET    0x4D4u      /* 1236 */
-#define HCL_TDREPORT_SIZE      1024u
+#define HCL_SIGNATURE                  0x414C4348u /* "HCLA" little-endian */
+#define HCL_HW_REPORT_OFFSET           0x20u
+#define HCL_HW_REPORT_SIZE             1184u  /* fixed regardless of type */
+#define HCL_DATA_OFFSET                0x4C0u /* 1216: IGVM request data */
+#define HCL_VAR_DATA_OFFSET            0x4D4u /* 1236 */
+#define HCL_TDREPORT_SIZE              1024u
 #define HCL_TDREPORT_REPORTDATA_OFFSET 0x80u /* REPORTMACSTRUCT.REPORTDATA, tee-formats §2.1 */
 #define HCL_SNP_REPORTDATA_OFFSET      0x50u /* ATTESTATION_REPORT.REPORT_DATA */
 
@@ -54,8 +54,8 @@ typedef struct HclReport {
     /* IGVM request data */
     uint32_t data_size;
     uint32_t data_version;
-    uint32_t report_type; /* HclReportType */
-    uint32_t hash_type;   /* HclHashType */
+    uint32_t report_type;    /* HclReportType */
+    uint32_t hash_type;      /* HclHashType */
     const uint8_t *var_data; /* the runtime-claims JSON, exactly as hashed */
     size_t var_data_len;
     /* report_data of the hardware report (64 bytes) */

@@ -24,31 +24,31 @@
 
 /* ---- report (snp-report.c: pure parser) ---- */
 
-#define SNP_REPORT_SIZE        0x4A0u /* SNP ABI 56860 Table 22 */
-#define SNP_REPORT_SIGNED_SIZE 0x2A0u /* signature covers [0, 0x2A0) */
-#define SNP_SIG_COMPONENT_SIZE 72u    /* r and s, little-endian, zero-extended */
+#define SNP_REPORT_SIZE                0x4A0u /* SNP ABI 56860 Table 22 */
+#define SNP_REPORT_SIGNED_SIZE         0x2A0u /* signature covers [0, 0x2A0) */
+#define SNP_SIG_COMPONENT_SIZE         72u    /* r and s, little-endian, zero-extended */
 #define SNP_SIG_ALGO_ECDSA_P384_SHA384 1u
 
 /* POLICY bits (SNP ABI 56860 Table 9) */
-#define SNP_POLICY_SMT          (UINT64_C(1) << 16)
-#define SNP_POLICY_RESERVED_1   (UINT64_C(1) << 17) /* must be 1 */
-#define SNP_POLICY_MIGRATE_MA   (UINT64_C(1) << 18)
-#define SNP_POLICY_DEBUG        (UINT64_C(1) << 19)
-#define SNP_POLICY_SINGLE_SOCKET (UINT64_C(1) << 20)
-#define SNP_POLICY_CXL_ALLOW    (UINT64_C(1) << 21)
-#define SNP_POLICY_MEM_AES_256_XTS (UINT64_C(1) << 22)
-#define SNP_POLICY_RAPL_DIS     (UINT64_C(1) << 23)
+#define SNP_POLICY_SMT               (UINT64_C(1) << 16)
+#define SNP_POLICY_RESERVED_1        (UINT64_C(1) << 17) /* must be 1 */
+#define SNP_POLICY_MIGRATE_MA        (UINT64_C(1) << 18)
+#define SNP_POLICY_DEBUG             (UINT64_C(1) << 19)
+#define SNP_POLICY_SINGLE_SOCKET     (UINT64_C(1) << 20)
+#define SNP_POLICY_CXL_ALLOW         (UINT64_C(1) << 21)
+#define SNP_POLICY_MEM_AES_256_XTS   (UINT64_C(1) << 22)
+#define SNP_POLICY_RAPL_DIS          (UINT64_C(1) << 23)
 #define SNP_POLICY_CIPHERTEXT_HIDING (UINT64_C(1) << 24)
 #define SNP_POLICY_PAGE_SWAP_DISABLE (UINT64_C(1) << 25) /* v5 */
 
 /* PLATFORM_INFO bits (SNP ABI 56860 Table 23) */
-#define SNP_PLATFORM_SMT_EN            (UINT64_C(1) << 0)
-#define SNP_PLATFORM_TSME_EN           (UINT64_C(1) << 1)
-#define SNP_PLATFORM_ECC_EN            (UINT64_C(1) << 2)
-#define SNP_PLATFORM_RAPL_DIS          (UINT64_C(1) << 3)
-#define SNP_PLATFORM_CIPHERTEXT_HIDING (UINT64_C(1) << 4)
+#define SNP_PLATFORM_SMT_EN               (UINT64_C(1) << 0)
+#define SNP_PLATFORM_TSME_EN              (UINT64_C(1) << 1)
+#define SNP_PLATFORM_ECC_EN               (UINT64_C(1) << 2)
+#define SNP_PLATFORM_RAPL_DIS             (UINT64_C(1) << 3)
+#define SNP_PLATFORM_CIPHERTEXT_HIDING    (UINT64_C(1) << 4)
 #define SNP_PLATFORM_ALIAS_CHECK_COMPLETE (UINT64_C(1) << 5)
-#define SNP_PLATFORM_TIO_EN            (UINT64_C(1) << 7)
+#define SNP_PLATFORM_TIO_EN               (UINT64_C(1) << 7)
 
 /* SIGNING_KEY field of the signer info at 0x48, bits 4:2 */
 typedef enum SnpSigningKey {
@@ -166,7 +166,7 @@ int snp_cert_table_build(const SnpCertKind *kinds, const uint8_t *const *ders, c
 
 /* AMD extensions of a VCEK/VLEK (OID 1.3.6.1.4.1.3704.1.*). */
 typedef struct SnpCertInfo {
-    bool is_vlek;         /* subject CN SEV-VLEK */
+    bool is_vlek;          /* subject CN SEV-VLEK */
     char product_name[32]; /* productName IA5String, e.g. "Milan-B0" */
     SnpProduct product;
     bool has_bl, has_tee, has_snp, has_ucode, has_fmc;
@@ -185,18 +185,18 @@ bool snp_ark_is_pinned(const uint8_t fp[32], SnpProduct *ret_product);
 int snp_report_verify_signature(const SnpReport *r, EVP_PKEY *key);
 
 typedef struct SnpVerifyInput {
-    X509 *signer;               /* VCEK or VLEK */
-    STACK_OF(X509) * chain;     /* ASK/ASVK and ARK, as from KDS cert_chain (may be NULL) */
-    STACK_OF(X509) * anchors;   /* extra (non-production) roots, or NULL */
-    int64_t at;                 /* seconds since the epoch; < 0 = now */
+    X509 *signer;             /* VCEK or VLEK */
+    STACK_OF(X509) * chain;   /* ASK/ASVK and ARK, as from KDS cert_chain (may be NULL) */
+    STACK_OF(X509) * anchors; /* extra (non-production) roots, or NULL */
+    int64_t at;               /* seconds since the epoch; < 0 = now */
 } SnpVerifyInput;
 
 typedef struct SnpVerifyResult {
     SnpCertInfo cert;
     SnpProduct product;
-    bool pinned_root;    /* the chain ends in a pinned AMD ARK */
-    char root_fp[65];    /* hex SHA-256 of the root */
-    char failed[32];     /* which check failed: "signature", "chain", "tcb", "chip_id", ... */
+    bool pinned_root; /* the chain ends in a pinned AMD ARK */
+    char root_fp[65]; /* hex SHA-256 of the root */
+    char failed[32];  /* which check failed: "signature", "chain", "tcb", "chip_id", ... */
     char reason[512];
 } SnpVerifyResult;
 
@@ -240,8 +240,8 @@ int snp_policy_from_json(SnpPolicy *p, const cJSON *json, const char **reterr);
 /* "bl:tee:snp:ucode[:fmc]" (decimal or 0x hex). */
 int snp_policy_parse_min_tcb(const char *s, SnpTcb *ret);
 /* 0, or -EKEYREJECTED with the check's name in *ret_failed and a reason. */
-int snp_policy_check(const SnpReport *r, const SnpPolicy *p, const char **ret_failed,
-                     char *reason, size_t reason_len);
+int snp_policy_check(const SnpReport *r, const SnpPolicy *p, const char **ret_failed, char *reason,
+                     size_t reason_len);
 
 /* ---- certificate sources (snp-certs.c) ---- */
 
