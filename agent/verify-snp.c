@@ -441,6 +441,18 @@ static int verify_snp_report(AgentContext *ctx, const VerifyOptions *opts, SnpRe
     return 0;
 }
 
+int agent_snp_verify(AgentContext *ctx, const VerifyOptions *opts, SnpReport *rep,
+                     const uint8_t *cert_table, size_t cert_table_len, cJSON *out) {
+    SnpPolicy policy;
+    int r = build_policy(opts, &policy);
+    if (r < 0)
+        return r;
+    r = verify_snp_report(ctx, opts, rep, cert_table, cert_table_len, &policy, out);
+    if (r < 0)
+        return r;
+    return verify_pass(out);
+}
+
 int verify_snp(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
     SnpReport rep;
     SnpPolicy policy;

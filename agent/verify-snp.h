@@ -22,4 +22,12 @@ int agent_snp_fetch_config(const AgentConfig *cfg, SnpFetchConfig *ret, char **r
 /* Reads a report file: 1184+ raw bytes, or the same as hex text. */
 int agent_snp_read_report(const char *path, SnpReport *ret);
 
+/*
+ * Verifies rep as `verify --snp-report` does (signer from opts->vcek, else the
+ * cert table, cache, THIM, KDS; policy from opts) and describes it in out.
+ */
+struct VerifyOptions;
+int agent_snp_verify(AgentContext *ctx, const struct VerifyOptions *opts, SnpReport *rep,
+                     const uint8_t *cert_table, size_t cert_table_len, cJSON *out);
+
 #endif
