@@ -29,6 +29,12 @@ void verify_usage(FILE *f) {
             "                           certificates in the file join the chain)\n"
             "      --cert-chain F       ASK/ASVK and ARK (PEM, as KDS cert_chain); without\n"
             "                           --vcek: cache, THIM ([snp] thim) and AMD KDS\n"
+            "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
+            "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
+            "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
+            "        [--nonce HEX]      the expected qualifying data\n"
+            "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
+            "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
             "\n"
             "SNP policy:\n"
             "      --allow-debug        accept a guest whose policy allows debugging\n"
@@ -118,6 +124,8 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
         return verify_snp;
     if (o->hcl_report)
         return verify_hcl;
+    if (o->tpm_quote)
+        return verify_tpm_quote;
     return NULL;
 }
 
