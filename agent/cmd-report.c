@@ -103,6 +103,7 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
                    r;
     }
     uint64_t start = now_ms(), wait = 20;
+    int last_err = 0;
     for (unsigned polls = 1;; polls++) {
         _cleanup_free_ uint8_t *d = NULL;
         size_t n = 0;
@@ -119,7 +120,11 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
             return log_error_errno(r, "the vTPM has no HCL report (NV 0x%08x undefined)",
                                    HCL_NV_INDEX_REPORT),
                    r;
-        if (r < 0 && r != -ENOENT) /* while it is being rewritten, the index may be gone */
+        /* while the paravisor rewrites it the index may be briefly undefined or
+         * unwritten: when polling, that is "not yet" until the deadline */
+        if (r < 0)
+            last_err = r;
+        if (r < 0 && !data)
             return log_error_errno(r, "cannot read the HCL report from NV 0x%08x: %s",
                                    HCL_NV_INDEX_REPORT, strerror(-r)),
                    r;
@@ -143,8 +148,10 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
         if (elapsed >= deadline_ms)
             return log_error_errno(-ETIMEDOUT,
                                    "the HCL report did not reflect the new user data within "
-                                   "%llu ms (%u reads)",
-                                   (unsigned long long)deadline_ms, polls),
+                                   "%llu ms (%u reads%s%s)",
+                                   (unsigned long long)deadline_ms, polls,
+                                   last_err ? "; last read: " : "",
+                                   last_err ? strerror(-last_err) : ""),
                    -ETIMEDOUT;
         if (wait > deadline_ms - elapsed)
             wait = deadline_ms - elapsed;
