@@ -44,6 +44,10 @@ void verify_usage(FILE *f) {
             "      --host-data HEX      expected host_data\n"
             "      --vmpl N             required VMPL (0..3)\n"
             "      --policy F           a JSON policy file (see cvm-agent(8))\n"
+            "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
+            "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
+            "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
+            "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
             "\n"
             "Options:\n"
             "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
@@ -126,6 +130,9 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
         return verify_hcl;
     if (o->tpm_quote)
         return verify_tpm_quote;
+    (void)o;
+    if (o->event_log && !o->tdx_quote && !o->tpm_quote)
+        return verify_event_log;
     return NULL;
 }
 
