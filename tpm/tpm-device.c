@@ -179,25 +179,23 @@ static void esys_freep(void *p) {
 }
 #define _cleanup_esys_ _cleanup_(esys_freep)
 
+/* Why the last tpm_open() failed, for tpm_last_error(NULL). */
+static _Thread_local char open_error[512];
+
 const char *tpm_last_error(TpmContext *t) {
-    return t ? t->err : "";
+    return t ? t->err : open_error;
 }
 
 /* --- context --- */
 
-int tpm_open(const char *tcti, TpmContext **ret) {
+static TSS2_RC startup(ESYS_CONTEXT *esys) {
+    TSS2_RC rc = Esys_Startup(esys, TPM2_SU_CLEAR);
+    return rc_base(rc) == TPM2_RC_INITIALIZE ? TSS2_RC_SUCCESS : rc;
+}
+
+static int open_steps(TpmContext *t, const char *tcti) {
     TSS2_RC rc;
     int r;
-
-    /* ESYS at debug level logs session secrets (ENVIRONMENT-NOTES §8): silence
-     * it before the first call unless the user set TSS2_LOG to ask for tracing. */
-    if (!getenv("TSS2_LOG"))
-        setenv("TSS2_LOG", "all+NONE", 0);
-
-    TpmContext *t = calloc(1, sizeof(*t));
-    if (!t)
-        return -ENOMEM;
-    _cleanup_tpm_ TpmContext *guard = t;
     rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
     if (rc != TSS2_RC_SUCCESS) {
         t->tcti = NULL;
@@ -209,18 +207,30 @@ int tpm_open(const char *tcti, TpmContext **ret) {
         return fail_rc(t, rc, "Esys_Initialize");
     }
     /* Readiness: TPM2_Startup if nobody did (TPM_RC_INITIALIZE = already started). */
-    rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
-    if (rc != TSS2_RC_SUCCESS && rc_base(rc) != TPM2_RC_INITIALIZE) {
-        r = TPM_TRY(t, "Esys_Startup", Esys_Startup(t->esys, TPM2_SU_CLEAR));
-        if (r < 0 && rc_base(rc) != TPM2_RC_INITIALIZE)
-            return r;
-    }
-    /* Self-test of what is not tested yet; retried while TPM_RC_TESTING. */
-    r = TPM_TRY(t, "Esys_SelfTest",
-                Esys_SelfTest(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_NO));
+    r = TPM_TRY(t, "Esys_Startup", startup(t->esys));
     if (r < 0)
         return r;
-    guard = NULL;
+    /* Self-test of what is not tested yet; retried while TPM_RC_TESTING. */
+    return TPM_TRY(t, "Esys_SelfTest",
+                   Esys_SelfTest(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_NO));
+}
+
+int tpm_open(const char *tcti, TpmContext **ret) {
+    /* ESYS at debug level logs session secrets (ENVIRONMENT-NOTES §8): silence
+     * it before the first call unless the user set TSS2_LOG to ask for tracing. */
+    if (!getenv("TSS2_LOG"))
+        setenv("TSS2_LOG", "all+NONE", 0);
+
+    open_error[0] = 0;
+    TpmContext *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    int r = open_steps(t, tcti);
+    if (r < 0) {
+        memcpy(open_error, t->err, sizeof(open_error));
+        tpm_close(t);
+        return r;
+    }
     *ret = t;
     return 0;
 }
@@ -249,7 +259,8 @@ bool tpm_has_persistent(TpmContext *t, uint32_t handle) {
     TPMI_YES_NO more = 0;
     if (TPM_TRY(t, "Esys_GetCapability",
                 Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                   TPM2_CAP_HANDLES, handle, 1, &more, &cap)) < 0)
+                                   TPM2_CAP_HANDLES, handle, 1, &more, &cap)) < 0 ||
+        !cap)
         return false;
     return cap->data.handles.count >= 1 && cap->data.handles.handle[0] == handle;
 }
@@ -287,7 +298,7 @@ static uint32_t nv_buffer_max(TpmContext *t) {
                 Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                    TPM2_CAP_TPM_PROPERTIES, TPM2_PT_NV_BUFFER_MAX, 1, &more,
                                    &cap)) == 0 &&
-        cap->data.tpmProperties.count >= 1 &&
+        cap && cap->data.tpmProperties.count >= 1 &&
         cap->data.tpmProperties.tpmProperty[0].property == TPM2_PT_NV_BUFFER_MAX &&
         cap->data.tpmProperties.tpmProperty[0].value > 0)
         return cap->data.tpmProperties.tpmProperty[0].value;
@@ -298,7 +309,7 @@ static uint32_t nv_buffer_max(TpmContext *t) {
 static int nv_open(TpmContext *t, uint32_t index, ESYS_TR *tr, TPM2B_NV_PUBLIC **pub) {
     int r = tr_from_handle(t, index, tr);
     if (r < 0)
-        return r == -ENOENT || r == -EIO ? -ENOENT : r;
+        return r; /* TPM_RC_HANDLE -> -ENOENT: not defined */
     r = TPM_TRY(
         t, "Esys_NV_ReadPublic",
         Esys_NV_ReadPublic(t->esys, *tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, pub, NULL));
@@ -333,9 +344,9 @@ int tpm_nv_read(TpmContext *t, uint32_t index, uint8_t **ret, size_t *ret_len) {
         if (r < 0)
             return fail_msg(t, r, "NV index 0x%08x at offset %zu: %s", index, off,
                             tpm_last_error(t));
-        if (data->size != n)
-            return fail_msg(t, -EIO, "NV index 0x%08x: read %u bytes at offset %zu, asked %u",
-                            index, data->size, off, n);
+        if (!data || data->size != n)
+            return fail_msg(t, -EIO, "NV index 0x%08x: short read at offset %zu, asked %u", index,
+                            off, n);
         memcpy(buf + off, data->buffer, n);
         off += n;
     }
@@ -447,6 +458,8 @@ int tpm_pcr_read(TpmContext *t, const TpmPcrSelection *sel, TpmPcrBank *ret) {
                                       &counter, &out, &values));
         if (r < 0)
             return r;
+        if (!out || !values)
+            return fail_msg(t, -EIO, "TPM2_PCR_Read returned nothing");
         uint32_t got = 0;
         size_t v = 0;
         for (uint32_t i = 0; i < out->count; i++) {
@@ -521,11 +534,12 @@ int tpm_quote(TpmContext *t, uint32_t ak_handle, const TpmPcrSelection *sel, siz
     _cleanup_esys_ TPM2B_ATTEST *quoted = NULL;
     _cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
     TPM2B_DATA qd = {.size = (UINT16)nonce_len};
-    TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+    TPMT_SIG_SCHEME null_scheme = {0};
     TPML_PCR_SELECTION tpml;
     TpmQuote q = {0};
     int r;
 
+    null_scheme.scheme = TPM2_ALG_NULL; /* the AK's own scheme (RSASSA-SHA256 on Azure) */
     if (nonce_len > sizeof(qd.buffer) || n_sel == 0 || n_sel > TPM_MAX_BANKS)
         return fail_msg(t, -EINVAL, "quote: nonce of %zu bytes (max %zu) or %zu banks", nonce_len,
                         sizeof(qd.buffer), n_sel);
@@ -537,7 +551,7 @@ int tpm_quote(TpmContext *t, uint32_t ak_handle, const TpmPcrSelection *sel, siz
         return r;
     r = TPM_TRY(t, "Esys_Quote",
                 Esys_Quote(t->esys, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qd,
-                           &scheme, &tpml, &quoted, &sig));
+                           &null_scheme, &tpml, &quoted, &sig));
     if (r < 0)
         return r;
     r = dup_bytes(quoted->attestationData, quoted->size, &q.attest, &q.attest_len);
@@ -619,10 +633,11 @@ int tpm_transfer_key_certify(TpmContext *t, const TpmPcrSelection *sel, uint32_t
     _cleanup_esys_ TPM2B_ATTEST *info = NULL;
     _cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
     TPM2B_DATA qd = {0}; /* qualifyingData empty, as GA does (azure-wire-formats §4) */
-    TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+    TPMT_SIG_SCHEME null_scheme = {0};
     TpmCertified c = {0};
     int r;
 
+    null_scheme.scheme = TPM2_ALG_NULL;
     r = tr_from_handle(t, ak_handle, &ak.tr);
     if (r < 0)
         return r;
@@ -631,7 +646,7 @@ int tpm_transfer_key_certify(TpmContext *t, const TpmPcrSelection *sel, uint32_t
         return r;
     r = TPM_TRY(t, "Esys_Certify",
                 Esys_Certify(t->esys, key.tr, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
-                             ESYS_TR_NONE, &qd, &scheme, &info, &sig));
+                             ESYS_TR_NONE, &qd, &null_scheme, &info, &sig));
     if (r < 0)
         return r;
     r = marshal_public(pub, &c.pub, &c.pub_len);
@@ -770,7 +785,6 @@ static int srk_open(TpmContext *t, TrGuard *g) {
                         .symmetric = {.algorithm = TPM2_ALG_AES,
                                       .keyBits.aes = 128,
                                       .mode.aes = TPM2_ALG_CFB},
-                        .scheme = {.scheme = TPM2_ALG_NULL},
                         .keyBits = 2048,
                         .exponent = 0,
                     },
@@ -779,11 +793,28 @@ static int srk_open(TpmContext *t, TrGuard *g) {
     TPM2B_SENSITIVE_CREATE sens = {0};
     TPM2B_DATA outside = {0};
     TPML_PCR_SELECTION creation = {0};
+    tmpl.publicArea.parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
     g->flush = true;
     return TPM_TRY(t, "Esys_CreatePrimary",
                    Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                       ESYS_TR_NONE, &sens, &tmpl, &outside, &creation, &g->tr, NULL,
                                       NULL, NULL, NULL));
+}
+
+int tpm_srk_name(TpmContext *t, uint8_t *ret, size_t *ret_len) {
+    _cleanup_tr_ TrGuard srk = TR_FLUSH(t);
+    _cleanup_esys_ TPM2B_NAME *name = NULL;
+    int r = srk_open(t, &srk);
+    if (r < 0)
+        return r;
+    r = TPM_TRY(t, "Esys_TR_GetName", Esys_TR_GetName(t->esys, srk.tr, &name));
+    if (r < 0)
+        return r;
+    if (!name || name->size > 2 + TPM_MAX_DIGEST)
+        return fail_msg(t, -EIO, "SRK name of unexpected size");
+    memcpy(ret, name->name, name->size);
+    *ret_len = name->size;
+    return 0;
 }
 
 /* An HMAC session salted with the SRK, encrypting the first command and
@@ -894,6 +925,8 @@ static int unseal_in(TpmContext *t, ESYS_TR obj, ESYS_TR session, SecretBuf **re
                     Esys_Unseal(t->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
     if (r < 0)
         return r;
+    if (!out)
+        return fail_msg(t, -EIO, "TPM2_Unseal returned nothing");
     SecretBuf *b = secret_dup(out->buffer, out->size);
     ESYS_FREE_WIPE(out);
     if (!b)

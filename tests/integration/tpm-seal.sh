@@ -8,7 +8,7 @@
 #      signed; a different signer's approval is refused.
 . "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$CVM_SRCDIR/tests/integration/tpm-lib.sh"
-require_cmd tpm2_load tpm2_unseal tpm2_startauthsession tpm2_policypcr tpm2_flushcontext
+require_cmd tpm2_load tpm2_unseal tpm2_startauthsession tpm2_policypcr tpm2_flushcontext tpm2_evictcontrol
 vtpm_start
 cd "$TEST_DIR"
 SEL=sha256:0,7
@@ -81,6 +81,23 @@ driver unseal --pcrs "$SEL" --pub auth.pub --priv auth.priv --signer signer.pem 
     --out a3 || fail "unseal with the new approval failed"
 cmp -s secret2 a3 || fail "unseal with the new approval returned other data"
 pass_msg "a new approval for the new PCR values unseals"
+
+driver srk-name --out srk.name || fail "srk-name failed"
+tpm2_readpublic -c 0x81000001 -n srk.tools.name >/dev/null || fail "tpm2_readpublic SRK failed"
+cmp -s srk.name srk.tools.name || fail "SRK name differs from tpm2_readpublic's"
+pass_msg "SRK name matches tpm2_readpublic"
+
+# Without a persistent SRK the parent is created from the standard SRK template
+# each time (and flushed): seal and unseal still work, and leave nothing loaded.
+tpm2_evictcontrol -C o -c 0x81000001 >/dev/null || fail "evicting the SRK failed"
+tpm2_flushcontext -t >/dev/null 2>&1 || true
+no_leaks "evicting the SRK"
+driver seal-pcr --pcrs "$SEL" --in secret --pub t.pub --priv t.priv || fail "seal-pcr without SRK failed"
+driver unseal --pcrs "$SEL" --pub t.pub --priv t.priv --out t.out || fail "unseal without SRK failed"
+cmp -s secret t.out || fail "unsealed data differs (template SRK)"
+driver srk-name --out srk2.name || fail "srk-name (template) failed"
+cmp -s srk.name srk2.name || fail "the SRK created from the template differs from the provisioned one (same template and seed must give the same key)"
+pass_msg "sealing works with an SRK created from the template"
 
 no_leaks "the whole test"
 pass_msg "no handle leaks"
