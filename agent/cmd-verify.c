@@ -43,7 +43,7 @@ void verify_usage(FILE *f) {
             "      --report-data HEX    expected report_data (a prefix may be given)\n"
             "      --host-data HEX      expected host_data\n"
             "      --vmpl N             required VMPL (0..3)\n"
-            "      --policy F           a JSON policy file (format: snp/README.md)\n"
+            "      --policy F           a JSON policy file (format: cvm-agent(8))\n"
             "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
             "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
             "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
