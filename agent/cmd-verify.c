@@ -23,12 +23,27 @@ void verify_usage(FILE *f) {
             "Verify evidence offline, from files, and print what it says.\n"
             "\n"
             "Evidence (one kind per run):\n"
+            "      --snp-report F       an SEV-SNP attestation report (binary or hex)\n"
+            "      --hcl-report F       an Azure HCL report (SNP or TDX inside)\n"
+            "      --vcek F             the report's VCEK/VLEK (PEM or DER; more PEM\n"
+            "                           certificates in the file join the chain)\n"
+            "      --cert-chain F       ASK/ASVK and ARK (PEM, as KDS cert_chain); without\n"
+            "                           --vcek: cache, THIM ([snp] thim) and AMD KDS\n"
             "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
             "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
             "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
             "        [--nonce HEX]      the expected qualifying data\n"
             "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
             "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
+            "\n"
+            "SNP policy:\n"
+            "      --allow-debug        accept a guest whose policy allows debugging\n"
+            "      --min-tcb B:T:S:U[:F] minimum bootloader:tee:snp:microcode[:fmc]\n"
+            "      --measurement HEX    an allowed launch measurement; repeatable\n"
+            "      --report-data HEX    expected report_data (a prefix may be given)\n"
+            "      --host-data HEX      expected host_data\n"
+            "      --vmpl N             required VMPL (0..3)\n"
+            "      --policy F           a JSON policy file (format: cvm-agent(8))\n"
             "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
             "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
             "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
@@ -109,6 +124,10 @@ static void print_text(const cJSON *item, const char *prefix) {
 
 static VerifyHandler pick_handler(const VerifyOptions *o) {
     /* Handlers register here, one line each. */
+    if (o->snp_report)
+        return verify_snp;
+    if (o->hcl_report)
+        return verify_hcl;
     if (o->tpm_quote)
         return verify_tpm_quote;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)
