@@ -72,6 +72,9 @@ typedef struct AgentCommand {
 
 /* Prints obj as JSON on stdout; returns CVM_EXIT_OK or CVM_EXIT_PLATFORM. */
 int agent_print_json(const cJSON *obj);
+/* Prints obj as text on stdout: one "key: value" line per leaf, nested keys
+ * joined with dots, arrays on one line. */
+void agent_print_text(const cJSON *obj);
 
 /* Subcommands, one file each (agent/cmd-*.c). */
 int cmd_report(AgentContext *ctx, int argc, char **argv);

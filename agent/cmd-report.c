@@ -52,35 +52,9 @@ void report_usage(FILE *f) {
                "Exit status: 0 success, 1 not verified, 2 usage error, 3 transient, 4 platform.\n");
 }
 
-/* Text output: one "key: value" line per leaf, nested keys joined with dots. */
-static void print_text(const cJSON *item, const char *prefix) {
-    for (const cJSON *c = item->child; c; c = c->next) {
-        char key[256];
-        snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
-                 c->string ? c->string : "?");
-        if (cJSON_IsObject(c))
-            print_text(c, key);
-        else if (cJSON_IsString(c))
-            printf("%s: %s\n", key, c->valuestring);
-        else if (cJSON_IsBool(c))
-            printf("%s: %s\n", key, cJSON_IsTrue(c) ? "yes" : "no");
-        else {
-            char *s = cJSON_PrintUnformatted(c);
-            printf("%s: %s\n", key, s ? s : "?");
-            cJSON_free(s);
-        }
-    }
-}
-
 static bool path_exists(const char *p) {
     struct stat st;
     return p && stat(p, &st) == 0;
-}
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Reads the HCL report; with data, writes the user-data index first and
@@ -102,7 +76,7 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
                                    HCL_NV_INDEX_USER_DATA, strerror(-r)),
                    r;
     }
-    uint64_t start = now_ms(), wait = 20;
+    uint64_t start = now_monotonic_ms(), wait = 20;
     int last_err = 0;
     for (unsigned polls = 1;; polls++) {
         _cleanup_free_ uint8_t *d = NULL;
@@ -144,7 +118,7 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
             *ret_len = n;
             return 0;
         }
-        uint64_t elapsed = now_ms() - start;
+        uint64_t elapsed = now_monotonic_ms() - start;
         if (elapsed >= deadline_ms)
             return log_error_errno(-ETIMEDOUT,
                                    "the HCL report did not reflect the new user data within "
@@ -359,6 +333,6 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
         if (agent_print_json(out) != CVM_EXIT_OK)
             return CVM_EXIT_PLATFORM;
     } else
-        print_text(out, "");
+        agent_print_text(out);
     return rc;
 }

@@ -90,38 +90,6 @@ int verify_pass(cJSON *out) {
     return 0;
 }
 
-/* Text output: one "key: value" line per leaf, nested keys joined with dots. */
-static void print_text(const cJSON *item, const char *prefix) {
-    for (const cJSON *c = item->child; c; c = c->next) {
-        char key[256];
-        snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
-                 c->string ? c->string : "?");
-        if (cJSON_IsObject(c))
-            print_text(c, key);
-        else if (cJSON_IsArray(c)) {
-            printf("%s:", key);
-            for (const cJSON *e = c->child; e; e = e->next) {
-                if (cJSON_IsString(e))
-                    printf(" %s", e->valuestring);
-                else {
-                    char *s = cJSON_PrintUnformatted(e);
-                    printf(" %s", s ? s : "?");
-                    cJSON_free(s);
-                }
-            }
-            printf("\n");
-        } else if (cJSON_IsString(c))
-            printf("%s: %s\n", key, c->valuestring);
-        else if (cJSON_IsBool(c))
-            printf("%s: %s\n", key, cJSON_IsTrue(c) ? "yes" : "no");
-        else {
-            char *s = cJSON_PrintUnformatted(c);
-            printf("%s: %s\n", key, s ? s : "?");
-            cJSON_free(s);
-        }
-    }
-}
-
 static VerifyHandler pick_handler(const VerifyOptions *o) {
     /* Handlers register here, one line each. */
     if (o->snp_report)
@@ -294,7 +262,7 @@ int cmd_verify(AgentContext *ctx, int argc, char **argv) {
         if (agent_print_json(out) != CVM_EXIT_OK)
             return CVM_EXIT_PLATFORM;
     } else
-        print_text(out, "");
+        agent_print_text(out);
     if (r < 0) {
         const char *reason = json_get_string(out, "reason");
         log_error("verification failed: %s", reason ? reason : "see output");

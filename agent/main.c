@@ -56,10 +56,6 @@ static void usage(FILE *f) {
                "See cvm-agent(8) and cvm-agent.conf(5).\n");
 }
 
-int agent_print_json(const cJSON *obj) {
-    return json_print(stdout, obj) < 0 ? CVM_EXIT_PLATFORM : CVM_EXIT_OK;
-}
-
 static int help_for(const char *name) {
     const AgentCommand *c = find_command(name);
     if (!c) {
