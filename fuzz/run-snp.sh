@@ -1,22 +1,9 @@
 #!/bin/bash
 # make check: replay the SNP and HCL fuzz corpora and the real reports, VCEK
 # chains and HCL reports of the testdata through fuzz-snp-report and
-# fuzz-hcl-report (fuzz-main.c driver). A crash or sanitizer report fails.
-set -euo pipefail
-builddir=${CVM_BUILDDIR:?}
-srcdir=${CVM_SRCDIR:?}
-testdata=${CVM_TESTDATA:-$srcdir/../shared/testdata}
-status=0
-
-run() {
-    local target=$1 inputs=() i
-    shift
-    for i in "$@"; do [ -e "$i" ] && inputs+=("$i"); done
-    echo "== $target (${#inputs[@]} inputs/directories)"
-    "$builddir/fuzz/$target" "${inputs[@]}" || status=1
-}
-
-[ -d "$testdata" ] || echo "SKIP: testdata '$testdata' absent (set CVM_TESTDATA); corpora only"
+# fuzz-hcl-report.
+# shellcheck source=fuzz/lib.sh
+. "${CVM_SRCDIR:?}/fuzz/lib.sh"
 
 snp_seeds=("$testdata"/google__go-sev-guest/verify_testdata_attestation.bin
     "$testdata"/confidential-containers__trustee/deps_verifier_test_data_snp_test-report.bin

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Sourced by the fuzz/run*.sh tests: replay corpora and real test vectors
+# through the fuzz targets (fuzz-main.c driver). A crash or sanitizer report
+# fails the test.
+set -euo pipefail
+builddir=${CVM_BUILDDIR:?}
+srcdir=${CVM_SRCDIR:?}
+testdata=${CVM_TESTDATA:-$srcdir/../shared/testdata}
+status=0
+
+# run TARGET INPUT...: inputs that do not exist are left out (testdata may be absent).
+run() {
+    local target=$1 inputs=() i
+    shift
+    for i in "$@"; do [ -e "$i" ] && inputs+=("$i"); done
+    echo "== $target (${#inputs[@]} inputs/directories)"
+    "$builddir/fuzz/$target" "${inputs[@]}" || status=1
+}
+
+[ -d "$testdata" ] || echo "SKIP: testdata '$testdata' absent (set CVM_TESTDATA); corpora only"
