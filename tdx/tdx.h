@@ -156,7 +156,7 @@ typedef struct TdxQuote {
     uint8_t qe_report_signature[64];
     const uint8_t *qe_auth_data;
     uint16_t qe_auth_data_len;
-    uint16_t pck_cert_type; /* 5 */
+    uint16_t pck_cert_type;   /* 5 */
     const uint8_t *pck_chain; /* PEM text, possibly NUL-terminated */
     uint32_t pck_chain_len;
     size_t trailing_len; /* bytes after the signature data (ignored) */
@@ -194,7 +194,7 @@ typedef struct TdxBlob {
 } TdxBlob;
 
 typedef struct TdxVerifyParams {
-    int64_t at;                    /* seconds since the epoch; < 0 = now */
+    int64_t at;                     /* seconds since the epoch; < 0 = now */
     STACK_OF(X509) * extra_anchors; /* non-production roots (tests), or NULL */
     /* collateral, each optional (data NULL = absent) */
     TdxBlob tcb_info;         /* Intel PCS TDX TCB info JSON {"tcbInfo":..,"signature":..} */
@@ -256,10 +256,10 @@ int tdx_pck_info_from_cert(X509 *pck, TdxPckInfo *ret);
 
 /* ---- Guest interfaces (tdx-guest.c) ----------------------------------- */
 
-#define TDX_GUEST_DEVICE_DEFAULT  "/dev/tdx_guest"
-#define TDX_CONFIGFS_TSM_DEFAULT  "/sys/kernel/config/tsm/report"
-#define TDX_IMDS_URL_DEFAULT      "http://169.254.169.254"
-#define TDX_QUOTE_MAX_SIZE        (64u * 1024) /* far above any ECDSA quote */
+#define TDX_GUEST_DEVICE_DEFAULT "/dev/tdx_guest"
+#define TDX_CONFIGFS_TSM_DEFAULT "/sys/kernel/config/tsm/report"
+#define TDX_IMDS_URL_DEFAULT     "http://169.254.169.254"
+#define TDX_QUOTE_MAX_SIZE       (64u * 1024) /* far above any ECDSA quote */
 
 /* TDX_CMD_GET_REPORT0 on device: TDREPORT for report_data. */
 int tdx_guest_get_report(const char *device, const uint8_t report_data[TDX_REPORT_DATA_SIZE],
