@@ -23,6 +23,13 @@ void verify_usage(FILE *f) {
             "Verify evidence offline, from files, and print what it says.\n"
             "\n"
             "Evidence (one kind per run):\n"
+            "      --tdx-quote F        a TDX quote (v4/v5), verified to the Intel SGX Root CA;\n"
+            "                           with --tcb-info F --qe-identity F [--crl F]...\n"
+            "                           [--collateral-chain F] also its TCB status; debug TDs\n"
+            "                           are rejected unless --allow-debug; --measurement MRTD\n"
+            "                           and --report-data HEX compare those fields\n"
+            "      --tdreport F         a 1024-byte TDX TDREPORT (hash checks; its MAC is only\n"
+            "                           checkable on the platform)\n"
             "\n"
             "Options:\n"
             "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
@@ -99,7 +106,8 @@ static void print_text(const cJSON *item, const char *prefix) {
 
 static VerifyHandler pick_handler(const VerifyOptions *o) {
     /* Handlers register here, one line each. */
-    (void)o;
+    if (o->tdx_quote || o->tdreport)
+        return verify_tdx;
     return NULL;
 }
 
