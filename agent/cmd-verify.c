@@ -25,11 +25,16 @@ void verify_usage(FILE *f) {
             "Evidence (one kind per run):\n"
             "      --tdx-quote F        a TDX quote (v4/v5), verified to the Intel SGX Root CA;\n"
             "                           with --tcb-info F --qe-identity F [--crl F]...\n"
-            "                           [--collateral-chain F] also its TCB status; debug TDs\n"
-            "                           are rejected unless --allow-debug; --measurement MRTD\n"
-            "                           and --report-data HEX compare those fields\n"
+            "                           [--collateral-chain F] also its TCB status; with\n"
+            "                           --event-log CCEL which RTMRs the log replays to; debug\n"
+            "                           TDs are rejected unless --allow-debug; --measurement\n"
+            "                           MRTD and --report-data HEX compare those fields\n"
             "      --tdreport F         a 1024-byte TDX TDREPORT (hash checks; its MAC is only\n"
             "                           checkable on the platform)\n"
+            "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
+            "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
+            "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
+            "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
             "\n"
             "Options:\n"
             "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
@@ -108,6 +113,8 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
     /* Handlers register here, one line each. */
     if (o->tdx_quote || o->tdreport)
         return verify_tdx;
+    if (o->event_log && !o->tdx_quote && !o->tpm_quote)
+        return verify_event_log;
     return NULL;
 }
 

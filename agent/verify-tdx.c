@@ -18,9 +18,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "tdx/tdx.h"
-#ifdef HAVE_EVENTLOG
 #include "tpm/eventlog.h"
-#endif
 
 typedef struct FileBuf {
     uint8_t *data;
@@ -254,7 +252,6 @@ static int load_optional(const char *what, const char *path, FileBuf *f, TdxBlob
 
 /* --event-log CCEL: replay and compare RTMR0..3 with the quote. */
 static int check_event_log(const VerifyOptions *opts, const TdxQuote *q, cJSON *out, bool *ret_ok) {
-#ifdef HAVE_EVENTLOG
     _cleanup_(filebuf_done) FileBuf f = {0};
     _cleanup_free_ char *err = NULL;
     EventLogReplay rep;
@@ -282,16 +279,8 @@ static int check_event_log(const VerifyOptions *opts, const TdxQuote *q, cJSON *
             return -ENOMEM;
         all = all && match;
     }
-    eventlog_replay_done(&rep);
     *ret_ok = all;
     return 0;
-#else
-    (void)q;
-    (void)out;
-    (void)ret_ok;
-    return log_error_errno(-EINVAL, "--event-log '%s' with --tdx-quote needs the event-log module",
-                           opts->event_log);
-#endif
 }
 
 /* --report-data HEX: up to 64 bytes; shorter values are compared zero-padded. */

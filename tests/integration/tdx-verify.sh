@@ -195,3 +195,44 @@ for h in kinvolk__azure-cvm-tooling/az-cvm-vtpm_test_hcl-report-tdx.bin $TR/deps
     expect_rc 1 quiet agent verify --tdreport "$TEST_DIR/tdreport.bin"
 done
 pass_msg "TDREPORT hash checks (and their failure on a changed MRTD)"
+
+# RTMR replay: the cos-113 CCEL replays to exactly the cos-113 quote's RTMRs;
+# one changed digest byte breaks the match (and says which RTMR)
+ccel="$T/$GT/testing_testdata_ccel_ccel_data.dat"
+cq="$T/$GT/testing_testdata_ccel_cos-113-tdx-quote.dat"
+out=$(agent verify --tdx-quote "$cq" --event-log "$ccel" --at "$AT" --json) || fail "cos-113 CCEL does not replay to its quote"
+"$PYTHON" -c '
+import json, sys
+o = json.load(sys.stdin)
+for i in range(4):
+    e = o["rtmr_replay"]["rtmr%d" % i]
+    assert e["match"] is True and e["replayed"] == o["rtmr%d" % i], (i, e)
+' <<<"$out" || fail "RTMR replay output: $out"
+# offset of the first extending event's SHA-384 digest on RTMR1 (CC MR index 2)
+off=$("$PYTHON" - "$ccel" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+size = struct.unpack_from("<I", d, 28)[0]
+o = 32 + size                                   # after the legacy Spec ID event
+while True:
+    idx, typ, cnt = struct.unpack_from("<III", d, o)
+    dig = o + 12 + 2                            # one SHA-384 digest (alg 0x000c)
+    esz = struct.unpack_from("<I", d, dig + 48)[0]
+    if idx == 2 and typ != 3:
+        print(dig); break
+    o = dig + 48 + 4 + esz
+PY
+)
+cp "$ccel" "$TEST_DIR/ccel.bin"
+printf '\x55' | dd of="$TEST_DIR/ccel.bin" bs=1 seek="$off" conv=notrunc status=none
+cmp -s "$ccel" "$TEST_DIR/ccel.bin" && fail "the byte change changed nothing"
+out=$(agent verify --tdx-quote "$cq" --event-log "$TEST_DIR/ccel.bin" --at "$AT" --json 2>/dev/null) &&
+    fail "a changed CCEL still matches"
+"$PYTHON" -c '
+import json, sys
+o = json.load(sys.stdin)
+r = o["rtmr_replay"]
+assert r["rtmr0"]["match"] and not r["rtmr1"]["match"] and r["rtmr2"]["match"], r
+assert "does not replay" in o["reason"]
+' <<<"$out" || fail "changed CCEL output: $out"
+pass_msg "cos-113 CCEL replays to the quote's RTMRs; one changed byte breaks RTMR1"
