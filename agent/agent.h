@@ -35,6 +35,14 @@ typedef struct AgentConfig {
     uint32_t http_attempts;
     uint64_t http_backoff_ms;
     bool allow_plain_http_loopback;
+    /* [snp] */
+    char *snp_kds_url;      /* AMD KDS base URL (default https://kdsintf.amd.com) */
+    char *snp_imds_url;     /* Azure IMDS base URL for THIM (default http://169.254.169.254) */
+    bool snp_thim;          /* ask THIM for the VCEK (Azure) */
+    bool snp_kds;           /* ask AMD KDS for the VCEK and chain */
+    char *snp_device;       /* /dev/sev-guest */
+    char *snp_configfs_tsm; /* /sys/kernel/config/tsm/report */
+    char *report_source;    /* sev-guest, configfs, vtpm, or unset = first that exists */
     /* [trust] */
     char **trust_anchors; /* NULL-terminated; extra (non-production) anchors */
 } AgentConfig;

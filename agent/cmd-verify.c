@@ -23,18 +23,34 @@ void verify_usage(FILE *f) {
             "Verify evidence offline, from files, and print what it says.\n"
             "\n"
             "Evidence (one kind per run):\n"
+            "      --snp-report F       an SEV-SNP attestation report (binary or hex)\n"
+            "      --hcl-report F       an Azure HCL report (SNP or TDX inside)\n"
+            "      --vcek F             the report's VCEK/VLEK (PEM or DER; more PEM\n"
+            "                           certificates in the file join the chain)\n"
+            "      --cert-chain F       ASK/ASVK and ARK (PEM, as KDS cert_chain); without\n"
+            "                           --vcek: cache, THIM ([snp] thim) and AMD KDS\n"
             "      --tdx-quote F        a TDX quote (v4/v5), verified to the Intel SGX Root CA;\n"
             "                           with --tcb-info F --qe-identity F [--crl F]...\n"
             "                           [--collateral-chain F] also its TCB status; with\n"
             "                           --event-log CCEL which RTMRs the log replays to; debug\n"
             "                           TDs are rejected unless --allow-debug; --measurement\n"
-            "                           MRTD and --report-data HEX compare those fields\n"
+            "                           MRTD and --report-data HEX (a prefix) compare those\n"
+            "                           fields\n"
             "      --tdreport F         a 1024-byte TDX TDREPORT (hash checks; its MAC is only\n"
             "                           checkable on the platform)\n"
             "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
             "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
             "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
             "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
+            "\n"
+            "SNP policy:\n"
+            "      --allow-debug        accept a guest whose policy allows debugging\n"
+            "      --min-tcb B:T:S:U[:F] minimum bootloader:tee:snp:microcode[:fmc]\n"
+            "      --measurement HEX    an allowed launch measurement; repeatable\n"
+            "      --report-data HEX    expected report_data (a prefix may be given)\n"
+            "      --host-data HEX      expected host_data\n"
+            "      --vmpl N             required VMPL (0..3)\n"
+            "      --policy F           a JSON policy file (see cvm-agent(8))\n"
             "\n"
             "Options:\n"
             "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
@@ -111,6 +127,10 @@ static void print_text(const cJSON *item, const char *prefix) {
 
 static VerifyHandler pick_handler(const VerifyOptions *o) {
     /* Handlers register here, one line each. */
+    if (o->snp_report)
+        return verify_snp;
+    if (o->hcl_report)
+        return verify_hcl;
     if (o->tdx_quote || o->tdreport)
         return verify_tdx;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)

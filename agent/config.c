@@ -43,6 +43,13 @@ static const ConfigKey config_keys[] = {
     KEY("http", "attempts", KEY_U32, http_attempts),
     KEY("http", "backoff", KEY_DURATION, http_backoff_ms),
     KEY("http", "allow-plain-http-loopback", KEY_BOOL, allow_plain_http_loopback),
+    KEY("snp", "kds-url", KEY_STRING, snp_kds_url),
+    KEY("snp", "imds-url", KEY_STRING, snp_imds_url),
+    KEY("snp", "thim", KEY_BOOL, snp_thim),
+    KEY("snp", "kds", KEY_BOOL, snp_kds),
+    KEY("snp", "device", KEY_STRING, snp_device),
+    KEY("snp", "configfs-tsm", KEY_STRING, snp_configfs_tsm),
+    KEY("snp", "report-source", KEY_STRING, report_source),
     KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
 };
 
@@ -52,6 +59,7 @@ void agent_config_init(AgentConfig *cfg) {
         .http_deadline_ms = 120000,
         .http_attempts = 5,
         .http_backoff_ms = 500,
+        .snp_kds = true,
     };
 }
 

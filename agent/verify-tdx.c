@@ -283,16 +283,14 @@ static int check_event_log(const VerifyOptions *opts, const TdxQuote *q, cJSON *
     return 0;
 }
 
-/* --report-data HEX: up to 64 bytes; shorter values are compared zero-padded. */
+/* --report-data HEX: up to 64 bytes, compared as a prefix (as for SNP). */
 static int check_report_data(const VerifyOptions *opts, const uint8_t rd[64], bool *ret_ok) {
     _cleanup_free_ uint8_t *want = NULL;
     size_t n = 0;
-    uint8_t full[64] = {0};
-    if (hex_decode(opts->report_data, strlen(opts->report_data), &want, &n) < 0 || n > 64)
-        return log_error_errno(-EINVAL, "--report-data wants up to 64 bytes of hex, not '%s'",
+    if (hex_decode(opts->report_data, strlen(opts->report_data), &want, &n) < 0 || n == 0 || n > 64)
+        return log_error_errno(-EINVAL, "--report-data wants 1 to 64 bytes of hex, not '%s'",
                                opts->report_data);
-    memcpy(full, want, n);
-    *ret_ok = crypto_memeq(full, rd, 64);
+    *ret_ok = crypto_memeq(want, rd, n);
     return 0;
 }
 

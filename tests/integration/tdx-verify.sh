@@ -91,10 +91,12 @@ q6="$T/$TR/deps_verifier_test_data_tdx_quote_6.dat"
 m6=$(agent verify --tdx-quote "$q6" --at "$AT" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["mrtd"])')
 agent verify --tdx-quote "$q6" --at "$AT" --measurement "$m6" >/dev/null || fail "--measurement (own MRTD)"
 expect_rc 1 quiet agent verify --tdx-quote "$q6" --at "$AT" --measurement "$(printf '%096d' 0)"
-agent verify --tdx-quote "$q6" --at "$AT" --report-data 26cae1c77185617f >/dev/null && fail "--report-data prefix only must not match"
+agent verify --tdx-quote "$q6" --at "$AT" --report-data 26cae1c77185617f >/dev/null || fail "--report-data (a prefix)"
 agent verify --tdx-quote "$q6" --at "$AT" \
     --report-data 26cae1c77185617fb6a03fc29bf1f924596e52352b9b7594940b576ae126cd4a570cc3202a900c5d19a6eb0a95b32cfd >/dev/null ||
-    fail "--report-data (48 bytes, zero-padded)"
+    fail "--report-data (48 bytes)"
+expect_rc 1 quiet agent verify --tdx-quote "$q6" --at "$AT" --report-data 26cae1c77185617e
+expect_rc 1 quiet agent verify --tdx-quote "$q6" --at "$AT" --report-data "26cae1c77185617fb6a03fc29bf1f924596e52352b9b7594940b576ae126cd4a570cc3202a900c5d19a6eb0a95b32cfd01"
 expect_rc 2 quiet agent verify --tdx-quote "$q6" --at "$AT" --report-data xyz
 pass_msg "--measurement and --report-data"
 
