@@ -51,6 +51,12 @@ void verify_usage(FILE *f) {
             "      --host-data HEX      expected host_data\n"
             "      --vmpl N             required VMPL (0..3)\n"
             "      --policy F           a JSON policy file (see cvm-agent(8))\n"
+            "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
+            "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
+            "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
+            "        [--nonce HEX]      the expected qualifying data\n"
+            "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
+            "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
             "\n"
             "Options:\n"
             "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
@@ -135,6 +141,8 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
         return verify_tdx;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)
         return verify_event_log;
+    if (o->tpm_quote)
+        return verify_tpm_quote;
     return NULL;
 }
 

@@ -1,0 +1,58 @@
+#!/bin/bash
+# A quote made through tpm/ (tpm_quote) verifies with tpm2_checkquote with the
+# right nonce and fails with a wrong one; `cvm-agent verify --tpm-quote` agrees,
+# checks PCR values from our JSON and from tpm2_pcrread YAML, and rejects a
+# changed PCR value, message byte or signature byte.
+. "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$CVM_SRCDIR/tests/integration/tpm-lib.sh"
+require_cmd tpm2_checkquote tpm2_pcrread tpm2_pcrextend
+vtpm_start
+cd "$TEST_DIR"
+
+echo -n "some event" >ev
+driver pcr-extend --pcrs sha256:7 --in ev || fail "pcr-extend failed"
+nonce=0123456789abcdeffedcba9876543210
+driver quote --pcrs sha256:0-7,16 --nonce "$nonce" --msg q.msg --sig q.sig || fail "quote failed"
+no_leaks "quote"
+[ "$(od -An -tx1 -N6 q.msg | tr -d ' ')" = "ff5443478018" ] || fail "q.msg is not a TPMS_ATTEST quote"
+
+tpm2_checkquote -u "$VTPM/ak.pub.pem" -m q.msg -s q.sig -g sha256 -q "$nonce" >/dev/null ||
+    fail "tpm2_checkquote rejects our quote"
+pass_msg "tpm2_checkquote verifies the quote with the right nonce"
+if tpm2_checkquote -u "$VTPM/ak.pub.pem" -m q.msg -s q.sig -g sha256 -q 00112233 >/dev/null 2>&1; then
+    fail "tpm2_checkquote accepted a wrong nonce"
+fi
+pass_msg "tpm2_checkquote rejects a wrong nonce"
+
+driver pcr-read --pcrs sha256:0-23 --out pcrs.json || fail "pcr-read failed"
+tpm2_pcrread sha256:0,1,2,3,4,5,6,7,16 >pcrs.yaml
+no_leaks "pcr-read"
+expect_rc 0 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" \
+    --nonce "$nonce" --pcrs pcrs.json
+expect_rc 0 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub" \
+    --nonce "$nonce" --pcrs pcrs.yaml
+agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" \
+    --json >out.json || fail "verify --json failed"
+grep -q '"nonce":[[:space:]]*"'"$nonce"'"' out.json || fail "nonce not in JSON output"
+pass_msg "cvm-agent verify accepts the quote (PCRs from JSON and tpm2_pcrread YAML, AK as PEM and TPM2B_PUBLIC)"
+
+expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce 00112233
+# PCR 7 extended after the quote: the PCR digest no longer matches
+driver pcr-extend --pcrs sha256:7 --in ev || fail "pcr-extend failed"
+driver pcr-read --pcrs sha256:0-23 --out pcrs2.json || fail "pcr-read failed"
+agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" \
+    --pcrs pcrs2.json 2>err && fail "verify accepted changed PCR values"
+grep -q "PCR digest mismatch" err || fail "wrong reason: $(cat err)"
+# a quote over PCR 16 without a value for it
+"$PYTHON" -c 'import json,sys; d=json.load(open("pcrs.json")); del d["sha256"]["16"]; json.dump(d,open("pcrs3.json","w"))'
+expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs pcrs3.json
+cp q.msg bad.msg; printf '\x01' | dd of=bad.msg bs=1 seek=40 conv=notrunc 2>/dev/null
+expect_rc 1 agent verify --tpm-quote bad.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem"
+cp q.sig bad.sig; printf '\x55' | dd of=bad.sig bs=1 seek=100 conv=notrunc 2>/dev/null
+expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature bad.sig --ak-pub "$VTPM/ak.pub.pem"
+pass_msg "cvm-agent verify rejects a wrong nonce, changed PCRs, a missing PCR value, a changed message or signature"
+
+# A different AK handle is configurable; a missing one is an error, not a crash.
+expect_rc 4 driver quote --ak 0x81000009 --pcrs sha256:0 --msg x.msg --sig x.sig
+no_leaks "the whole test"
+pass_msg "no handle leaks"
