@@ -58,6 +58,18 @@ TDX_SHIM_PROVIDER=sev_guest expect_rc 1 quiet shim_tsm "$TOOL" configfs "$tsm" "
 [ -z "$(ls -A "$tsm")" ] || fail "configfs entry left behind after errors"
 pass_msg "configfs-tsm quote (generation, provider and REPORTDATA checks)"
 
+# ---- the same through agent/report-tdx.c, paths from the [tdx] section ----
+printf '[tdx]\ndevice = %s\nconfigfs-tsm = %s\n' "$dev" "$tsm" >"$TEST_DIR/agent.conf"
+out=$(TDX_SHIM_TDREPORT="$T/confidential-containers__guest-components/attestation-agent_attester_test_tdx_report_1.bin" \
+    LD_PRELOAD=$SHIM "$TOOL" agent "$TEST_DIR/agent.conf" tdx-guest "$TEST_DIR/r.bin" "$rd") || fail "report tdx-guest"
+[ "$(json_field report_data <<<"$out")" = "$rd" ] || fail "tdx-guest report data: $out"
+[ "$(json_field tee_info_hash_ok <<<"$out")" = True ] || fail "tdx-guest hash check: $out"
+out=$(shim_tsm "$TOOL" agent "$TEST_DIR/agent.conf" tdx-configfs "$TEST_DIR/r.dat" "$rd6") || fail "report tdx-configfs"
+[ "$(json_field evidence <<<"$out")" = tdx-quote ] && cmp -s "$TEST_DIR/r.dat" "$q6" || fail "tdx-configfs: $out"
+printf '[tdx]\nconfigfs-tsm = %s\n' "$TEST_DIR/nonexistent" >"$TEST_DIR/agent.conf"
+expect_rc 1 quiet shim_tsm "$TOOL" agent "$TEST_DIR/agent.conf" tdx-configfs "$TEST_DIR/r.dat" "$rd6"
+pass_msg "report-tdx.c sources tdx-guest and tdx-configfs with the [tdx] keys"
+
 # ---- Azure IMDS /acc/tdquote ----
 azq="$T/$TR/deps_verifier_test_data_az-tdx-vtpm_td-quote.bin"
 "$PYTHON" "$CVM_SRCDIR/tests/tdx/imds-tdquote.py" --quote "$azq" --port-file "$TEST_DIR/port" \
