@@ -105,7 +105,7 @@ static int parse_pcrs_yaml(ExpectedPcrs *e, const char *path, char *text) {
 static int load_expected(const char *path, ExpectedPcrs *e) {
     _cleanup_free_ uint8_t *buf = NULL;
     size_t len = 0;
-    int r = read_file(path, FILE_MAX_CONFIG, &buf, &len);
+    int r = read_file(path, FILE_MAX_EVIDENCE, &buf, &len); /* may be tpm2_eventlog output */
     if (r < 0)
         return log_error_errno(-EINVAL, "cannot read --pcrs '%s': %s", path, strerror(-r));
     size_t i = 0;

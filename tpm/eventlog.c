@@ -252,9 +252,8 @@ static int parse_spec_id(Parser *p, size_t ev_off, size_t data_end) {
         uint16_t alg = br_u16le(r), size = br_u16le(r);
         if (!br_ok(r))
             return fail_at(p, r->err_offset, "truncated Spec ID algorithm table");
-        if (size == 0 || size > 64)
-            return fail_at(p, off, "Spec ID event gives algorithm 0x%04x a digest size of %u", alg,
-                           size);
+        if (size == 0) /* any other size will do: unknown algorithms are only skipped */
+            return fail_at(p, off, "Spec ID event gives algorithm 0x%04x a digest size of 0", alg);
         for (size_t j = 0; j < p->n_algs; j++)
             if (p->algs[j].alg == alg)
                 return fail_at(p, off, "Spec ID event lists algorithm 0x%04x twice", alg);

@@ -233,6 +233,32 @@ static void test_manifest_logs(void **state) {
     assert_true(logs >= 20);
 }
 
+/* Rows that state no values: the 49-byte StartupLocality-only log sets PCR0's start and
+ * extends nothing; the unpadded dupe-separator log replays like the padded one. */
+static void test_manifest_edge_logs(void **state) {
+    (void)state;
+    _cleanup_free_ uint8_t *s = NULL, *pad = NULL, *unpad = NULL;
+    size_t sl = 0, pl = 0, ul = 0;
+    testdata_read_or_skip(GEL "/legacydata_short_no_action_eventlog", &s, &sl);
+    _cleanup_free_ EventLogReplay *r = replay_ok(s, sl, false, "short_no_action");
+    assert_true(r->legacy);
+    assert_int_equal(r->n_events, 1);
+    const EventLogBank *b = eventlog_bank(r, "sha1");
+    uint8_t want[20] = {0};
+    want[19] = 3; /* StartupLocality 3 */
+    assert_int_equal(b->touched, 1u);
+    assert_memory_equal(b->pcr[0], want, 20);
+
+    testdata_read_or_skip(GEL "/eventlogs_ccel_cos-113-intel-tdx-dupe-separator.bin", &pad, &pl);
+    testdata_read_or_skip(GEL "/eventlogs_ccel_cos-113-intel-tdx-dupe-separator-unpadded.bin",
+                          &unpad, &ul);
+    _cleanup_free_ EventLogReplay *rp = replay_ok(pad, pl, true, "dupe-separator");
+    _cleanup_free_ EventLogReplay *ru = replay_ok(unpad, ul, true, "dupe-separator-unpadded");
+    assert_true(same_values(rp, ru));
+    assert_int_equal(rp->end_offset, ul);
+    assert_int_equal(ru->end_offset, ul);
+}
+
 /* ---- cos-113: the CCEL replay equals the RTMRs in the TDX quote ---- */
 
 static void quote_rtmrs(uint8_t rtmr[4][48]) {
@@ -507,7 +533,7 @@ static void event2(Buf *b, uint32_t index, uint32_t type, const Alg *algs, size_
     put32(b, type);
     put32(b, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
-        uint8_t dg[64];
+        uint8_t dg[128];
         memset(dg, fill, sizeof(dg));
         put16(b, algs[i].id);
         put(b, dg, algs[i].size);
@@ -531,7 +557,7 @@ static const Alg sha1_256[] = {{0x0004, 20}, {0x000B, 32}};
 static void test_rules_agile(void **state) {
     (void)state;
     Buf b = {0};
-    const Alg three[] = {{0x0004, 20}, {0x7777, 24}, {0x000B, 32}}; /* unknown alg in the middle */
+    const Alg three[] = {{0x0004, 20}, {0x7777, 80}, {0x000B, 32}}; /* unknown alg in the middle */
     uint8_t loc[17] = "StartupLocality";
     loc[16] = 3;
     spec_id(&b, 0, three, 3);
@@ -736,6 +762,7 @@ int main(void) {
         cmocka_unit_test(test_rules_ccel),
         cmocka_unit_test(test_tpm2_tools_fixtures),
         cmocka_unit_test(test_manifest_logs),
+        cmocka_unit_test(test_manifest_edge_logs),
         cmocka_unit_test(test_cos113_ccel_matches_quote),
         cmocka_unit_test(test_looks_like_ccel),
         cmocka_unit_test(test_truncations),
