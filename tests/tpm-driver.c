@@ -6,10 +6,12 @@
  *
  *   tpm-driver [--tcti T] ACTION [OPTIONS]     (T defaults to $CVM_AGENT_TCTI)
  *
- *   quote --pcrs SEL [--ak H] [--nonce HEX] --msg F --sig F
- *   pcr-read --pcrs SEL --out F                   JSON {"sha256":{"0":"hex"}}
+ *   quote --pcrs SELS [--ak H] [--nonce HEX] --msg F --sig F
+ *   pcr-read --pcrs SELS --out F                  JSON {"sha256":{"0":"hex"}}
+ *   (SEL is one bank, "sha256:0-7"; SELS may join banks: "sha1:0,1+sha256:0-7")
  *   pcr-extend --pcrs SEL --in F                  extends each PCR of SEL with H(F)
  *   nv-read --index I --out F | nv-write --index I --in F | nv-undefine --index I
+ *   srk-name --out F                              name of the SRK used for sealing
  *   seal-pcr --pcrs SEL --in F --pub F --priv F
  *   seal-authorize --signer PEM --in F --pub F --priv F
  *   approve --signer PEM(private) --pcrs SEL --out F    approval for the current PCRs
@@ -46,7 +48,7 @@ typedef struct Args {
 
 static int die(int r, const char *what, TpmContext *t) {
     fprintf(stderr, "tpm-driver: %s: %s%s%s\n", what, strerror(r < 0 ? -r : r),
-            t && *tpm_last_error(t) ? ": " : "", t ? tpm_last_error(t) : "");
+            *tpm_last_error(t) ? ": " : "", tpm_last_error(t));
     return r == -EKEYREJECTED ? 1 : r == -EINVAL ? 2 : 4;
 }
 
@@ -101,6 +103,24 @@ static int sel_of(const Args *a, TpmPcrSelection *sel) {
     return 0;
 }
 
+/* "sha1:0-7+sha256:0,7" (tpm2-tools style) -> up to TPM_MAX_BANKS selections */
+static int sels_of(const Args *a, TpmPcrSelection *sel, size_t *n) {
+    char buf[256];
+    *n = 0;
+    if (need(a->pcrs, "--pcrs") < 0 || strlen(a->pcrs) >= sizeof(buf))
+        return -EINVAL;
+    snprintf(buf, sizeof(buf), "%s", a->pcrs);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, "+", &save); tok; tok = strtok_r(NULL, "+", &save)) {
+        if (*n >= TPM_MAX_BANKS || tpm_pcr_selection_parse(tok, &sel[*n]) < 0) {
+            fprintf(stderr, "tpm-driver: bad --pcrs '%s'\n", a->pcrs);
+            return -EINVAL;
+        }
+        (*n)++;
+    }
+    return *n ? 0 : -EINVAL;
+}
+
 static int write_secret(const char *path, SecretBuf *s) {
     return wr(path, s->data, s->len);
 }
@@ -111,13 +131,14 @@ static int run(TpmContext *t, const char *action, const Args *a) {
 
     if (streq(action, "quote")) {
         _cleanup_free_ uint8_t *nonce = NULL;
-        size_t nlen = 0;
+        TpmPcrSelection sels[TPM_MAX_BANKS];
+        size_t nlen = 0, n_sel = 0;
         TpmQuote q = {0};
-        if (sel_of(a, &sel) < 0 || need(a->msg, "--msg") < 0 || need(a->sig, "--sig") < 0)
+        if (sels_of(a, sels, &n_sel) < 0 || need(a->msg, "--msg") < 0 || need(a->sig, "--sig") < 0)
             return -EINVAL;
         if (a->nonce && hex_decode(a->nonce, strlen(a->nonce), &nonce, &nlen) < 0)
             return -EINVAL;
-        r = tpm_quote(t, a->ak, &sel, 1, nonce, nlen, &q);
+        r = tpm_quote(t, a->ak, sels, n_sel, nonce, nlen, &q);
         if (r >= 0)
             r = wr(a->msg, q.attest, q.attest_len);
         if (r >= 0)
@@ -126,25 +147,33 @@ static int run(TpmContext *t, const char *action, const Args *a) {
         return r;
     }
     if (streq(action, "pcr-read")) {
-        TpmPcrBank b;
-        if (sel_of(a, &sel) < 0 || need(a->out, "--out") < 0)
+        TpmPcrSelection sels[TPM_MAX_BANKS];
+        size_t n_sel = 0;
+        if (sels_of(a, sels, &n_sel) < 0 || need(a->out, "--out") < 0)
             return -EINVAL;
-        r = tpm_pcr_read(t, &sel, &b);
-        if (r < 0)
-            return r;
         FILE *f = fopen(a->out, "we");
         if (!f)
             return -errno;
-        fprintf(f, "{\"%s\":{", tpm_hash_name(b.hash));
-        bool first = true;
-        for (unsigned p = 0; p < TPM_PCR_COUNT; p++) {
-            if (!(b.mask & (1u << p)))
-                continue;
-            _cleanup_free_ char *hex = hex_encode(b.values[p], tpm_hash_size(b.hash));
-            fprintf(f, "%s\"%u\":\"%s\"", first ? "" : ",", p, hex ? hex : "");
-            first = false;
+        fprintf(f, "{");
+        for (size_t i = 0; i < n_sel; i++) {
+            TpmPcrBank b;
+            r = tpm_pcr_read(t, &sels[i], &b);
+            if (r < 0) {
+                fclose(f);
+                return r;
+            }
+            fprintf(f, "%s\"%s\":{", i ? "," : "", tpm_hash_name(b.hash));
+            bool first = true;
+            for (unsigned p = 0; p < TPM_PCR_COUNT; p++) {
+                if (!(b.mask & (1u << p)))
+                    continue;
+                _cleanup_free_ char *hex = hex_encode(b.values[p], tpm_hash_size(b.hash));
+                fprintf(f, "%s\"%u\":\"%s\"", first ? "" : ",", p, hex ? hex : "");
+                first = false;
+            }
+            fprintf(f, "}");
         }
-        fprintf(f, "}}\n");
+        fprintf(f, "}\n");
         return fclose(f) == 0 ? 0 : -EIO;
     }
     if (streq(action, "pcr-extend")) {
@@ -182,6 +211,14 @@ static int run(TpmContext *t, const char *action, const Args *a) {
             return -EINVAL;
         r = rd(a->in, &d, &n);
         return r < 0 ? r : tpm_nv_write(t, a->index, d, n);
+    }
+    if (streq(action, "srk-name")) {
+        uint8_t name[66];
+        size_t n = 0;
+        if (need(a->out, "--out") < 0)
+            return -EINVAL;
+        r = tpm_srk_name(t, name, &n);
+        return r < 0 ? r : wr(a->out, name, n);
     }
     if (streq(action, "nv-undefine"))
         return tpm_nv_undefine(t, a->index);
@@ -389,7 +426,7 @@ int main(int argc, char **argv) {
     _cleanup_tpm_ TpmContext *t = NULL;
     int r = tpm_open(a.tcti, &t);
     if (r < 0)
-        return die(r, "cannot open the TPM", t);
+        return die(r, "cannot open the TPM", NULL);
     r = run(t, action, &a);
     if (r < 0) {
         /* keep the message of a failure inside the TPM layer */

@@ -179,25 +179,23 @@ static void esys_freep(void *p) {
 }
 #define _cleanup_esys_ _cleanup_(esys_freep)
 
+/* Why the last tpm_open() failed, for tpm_last_error(NULL). */
+static _Thread_local char open_error[512];
+
 const char *tpm_last_error(TpmContext *t) {
-    return t ? t->err : "";
+    return t ? t->err : open_error;
 }
 
 /* --- context --- */
 
-int tpm_open(const char *tcti, TpmContext **ret) {
+static TSS2_RC startup(ESYS_CONTEXT *esys) {
+    TSS2_RC rc = Esys_Startup(esys, TPM2_SU_CLEAR);
+    return rc_base(rc) == TPM2_RC_INITIALIZE ? TSS2_RC_SUCCESS : rc;
+}
+
+static int open_steps(TpmContext *t, const char *tcti) {
     TSS2_RC rc;
     int r;
-
-    /* ESYS at debug level logs session secrets (ENVIRONMENT-NOTES §8): silence
-     * it before the first call unless the user set TSS2_LOG to ask for tracing. */
-    if (!getenv("TSS2_LOG"))
-        setenv("TSS2_LOG", "all+NONE", 0);
-
-    TpmContext *t = calloc(1, sizeof(*t));
-    if (!t)
-        return -ENOMEM;
-    _cleanup_tpm_ TpmContext *guard = t;
     rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
     if (rc != TSS2_RC_SUCCESS) {
         t->tcti = NULL;
@@ -209,18 +207,30 @@ int tpm_open(const char *tcti, TpmContext **ret) {
         return fail_rc(t, rc, "Esys_Initialize");
     }
     /* Readiness: TPM2_Startup if nobody did (TPM_RC_INITIALIZE = already started). */
-    rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
-    if (rc != TSS2_RC_SUCCESS && rc_base(rc) != TPM2_RC_INITIALIZE) {
-        r = TPM_TRY(t, "Esys_Startup", Esys_Startup(t->esys, TPM2_SU_CLEAR));
-        if (r < 0 && rc_base(rc) != TPM2_RC_INITIALIZE)
-            return r;
-    }
-    /* Self-test of what is not tested yet; retried while TPM_RC_TESTING. */
-    r = TPM_TRY(t, "Esys_SelfTest",
-                Esys_SelfTest(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_NO));
+    r = TPM_TRY(t, "Esys_Startup", startup(t->esys));
     if (r < 0)
         return r;
-    guard = NULL;
+    /* Self-test of what is not tested yet; retried while TPM_RC_TESTING. */
+    return TPM_TRY(t, "Esys_SelfTest",
+                   Esys_SelfTest(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_NO));
+}
+
+int tpm_open(const char *tcti, TpmContext **ret) {
+    /* ESYS at debug level logs session secrets (ENVIRONMENT-NOTES §8): silence
+     * it before the first call unless the user set TSS2_LOG to ask for tracing. */
+    if (!getenv("TSS2_LOG"))
+        setenv("TSS2_LOG", "all+NONE", 0);
+
+    open_error[0] = 0;
+    TpmContext *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    int r = open_steps(t, tcti);
+    if (r < 0) {
+        memcpy(open_error, t->err, sizeof(open_error));
+        tpm_close(t);
+        return r;
+    }
     *ret = t;
     return 0;
 }
@@ -299,7 +309,7 @@ static uint32_t nv_buffer_max(TpmContext *t) {
 static int nv_open(TpmContext *t, uint32_t index, ESYS_TR *tr, TPM2B_NV_PUBLIC **pub) {
     int r = tr_from_handle(t, index, tr);
     if (r < 0)
-        return r == -ENOENT || r == -EIO ? -ENOENT : r;
+        return r; /* TPM_RC_HANDLE -> -ENOENT: not defined */
     r = TPM_TRY(
         t, "Esys_NV_ReadPublic",
         Esys_NV_ReadPublic(t->esys, *tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, pub, NULL));
@@ -789,6 +799,22 @@ static int srk_open(TpmContext *t, TrGuard *g) {
                    Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                       ESYS_TR_NONE, &sens, &tmpl, &outside, &creation, &g->tr, NULL,
                                       NULL, NULL, NULL));
+}
+
+int tpm_srk_name(TpmContext *t, uint8_t *ret, size_t *ret_len) {
+    _cleanup_tr_ TrGuard srk = TR_FLUSH(t);
+    _cleanup_esys_ TPM2B_NAME *name = NULL;
+    int r = srk_open(t, &srk);
+    if (r < 0)
+        return r;
+    r = TPM_TRY(t, "Esys_TR_GetName", Esys_TR_GetName(t->esys, srk.tr, &name));
+    if (r < 0)
+        return r;
+    if (!name || name->size > 2 + TPM_MAX_DIGEST)
+        return fail_msg(t, -EIO, "SRK name of unexpected size");
+    memcpy(ret, name->name, name->size);
+    *ret_len = name->size;
+    return 0;
 }
 
 /* An HMAC session salted with the SRK, encrypting the first command and

@@ -16,6 +16,16 @@
  * (TPM2B_ATTEST contents, `tpm2_quote -m`) plus a marshalled TPMT_SIGNATURE
  * (`tpm2_quote -s`); a sealed object is a marshalled TPM2B_PUBLIC plus a
  * marshalled TPM2B_PRIVATE (`tpm2_create -u/-r`, loadable by `tpm2_load`).
+ *
+ * Security: the TPM is in the trusted computing base. What crosses the TPM
+ * bus (or the TCTI socket) in secret travels encrypted: sealing and unsealing
+ * run in sessions salted with the SRK, decryption with the transfer key in a
+ * policy session salted with that key, all with AES-128-CFB parameter
+ * encryption. Quotes, certification, PCR and NV access carry nothing secret
+ * and use password sessions (empty auth, as on Azure). ESYS logging, which
+ * would print session keys at debug level, is silenced unless TSS2_LOG is set.
+ * Secrets come back in SecretBufs; ESYS buffers that held them are wiped
+ * before Esys_Free.
  */
 #ifndef CVM_TPM_TPM_H
 #define CVM_TPM_TPM_H
@@ -110,7 +120,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(TpmContext *, tpm_close)
 #define _cleanup_tpm_ _cleanup_(tpm_closep)
 
 /* The last failure on t as one line ("Esys_Quote(0x000001c4) - tpm:parameter(1):value is
- * out of range ..."), or "" ; valid until the next call on t. */
+ * out of range ..."), or ""; valid until the next call on t. With t NULL: why
+ * the last tpm_open() of this thread failed. */
 const char *tpm_last_error(TpmContext *t);
 
 /* True when a persistent handle (0x81xxxxxx) holds an object. */
@@ -286,6 +297,11 @@ void tpm_sealed_done(TpmSealed *s);
 /* The parent of sealed objects: TPM_HANDLE_SRK if present, otherwise created
  * from the standard SRK template (TCG TPM v2.0 Provisioning Guidance §7.5.1,
  * RSA-2048/AES-128-CFB) each time. */
+
+/* The name of the SRK the sealing functions use (nameAlg || H(public)); a
+ * different name after a reboot means sealed objects can no longer load (a
+ * vTPM whose state does not persist). */
+int tpm_srk_name(TpmContext *t, uint8_t *ret, size_t *ret_len);
 
 /* Seals ≤ TPM_SEAL_MAX bytes bound by PolicyPCR to the current values of sel. */
 int tpm_seal_pcr(TpmContext *t, const TpmPcrSelection *sel, const void *data, size_t len,

@@ -15,7 +15,8 @@ driver nv-read --index 0x01400002 --out ud.out || fail "nv-read user data failed
 cmp -s ud ud.out || fail "user data read back differs"
 tpm2_nvread -C o 0x01400002 -o ud.tools >/dev/null || fail "tpm2_nvread failed"
 cmp -s ud ud.tools || fail "tpm2_nvread sees other user data"
-tpm2_nvreadpublic 0x01400002 | grep -q 'size: 64' || fail "user-data index is not 64 bytes"
+tpm2_nvreadpublic 0x01400002 >ud.public || fail "tpm2_nvreadpublic failed"
+grep -q "size: 64" ud.public || fail "user-data index is not 64 bytes"
 pass_msg "user data index defined, written and read (64 bytes)"
 
 head -c 32 /dev/urandom >ud2
@@ -35,6 +36,14 @@ bash "$CVM_SRCDIR/tests/sim/vtpm-provision.sh" --tcti "$CVM_AGENT_TCTI" --hcl-re
 driver nv-read --index 0x01400001 --out hcl.out || fail "nv-read HCL report failed"
 cmp -s hcl.bin hcl.out || fail "HCL report read back differs"
 pass_msg "2048-byte HCL report read in chunks"
+
+# our own chunked write of 2048 bytes (two TPM2_NV_Write of 1024), read by tpm2-tools
+head -c 2048 /dev/urandom >big
+driver nv-write --index 0x01400003 --in big || fail "nv-write of 2048 bytes failed"
+tpm2_nvread -C o 0x01400003 -o big.tools >/dev/null || fail "tpm2_nvread of our 2048 bytes failed"
+cmp -s big big.tools || fail "tpm2_nvread sees other data than we wrote"
+expect_rc 4 driver nv-write --index 0x01400004 --in <(head -c 2049 /dev/zero)
+pass_msg "2048-byte NV write in chunks; 2049 bytes refused by the TPM"
 
 driver nv-read --index 0x01C101D0 --out akcert.der || fail "nv-read AK cert failed"
 cmp -s "$VTPM/ak-cert.der" akcert.der || fail "AK certificate read back differs"

@@ -31,10 +31,12 @@ expect_rc 0 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM
     --nonce "$nonce" --pcrs pcrs.json
 expect_rc 0 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub" \
     --nonce "$nonce" --pcrs pcrs.yaml
+expect_rc 0 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak-cert.der" \
+    --nonce "$nonce"
 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" \
     --json >out.json || fail "verify --json failed"
 grep -q '"nonce":[[:space:]]*"'"$nonce"'"' out.json || fail "nonce not in JSON output"
-pass_msg "cvm-agent verify accepts the quote (PCRs from JSON and tpm2_pcrread YAML, AK as PEM and TPM2B_PUBLIC)"
+pass_msg "cvm-agent verify accepts the quote (PCRs from JSON and tpm2_pcrread YAML; AK as PEM, TPM2B_PUBLIC or its certificate)"
 
 expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce 00112233
 # PCR 7 extended after the quote: the PCR digest no longer matches
@@ -46,11 +48,36 @@ grep -q "PCR digest mismatch" err || fail "wrong reason: $(cat err)"
 # a quote over PCR 16 without a value for it
 "$PYTHON" -c 'import json,sys; d=json.load(open("pcrs.json")); del d["sha256"]["16"]; json.dump(d,open("pcrs3.json","w"))'
 expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs pcrs3.json
+head -c 122 /dev/urandom >junk.msg
+agent verify --tpm-quote junk.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" 2>err && fail "junk accepted"
+grep -q "not a well-formed TPMS_ATTEST" err || fail "wrong reason for junk: $(cat err)"
 cp q.msg bad.msg; printf '\x01' | dd of=bad.msg bs=1 seek=40 conv=notrunc 2>/dev/null
 expect_rc 1 agent verify --tpm-quote bad.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem"
 cp q.sig bad.sig; printf '\x55' | dd of=bad.sig bs=1 seek=100 conv=notrunc 2>/dev/null
 expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature bad.sig --ak-pub "$VTPM/ak.pub.pem"
 pass_msg "cvm-agent verify rejects a wrong nonce, changed PCRs, a missing PCR value, a changed message or signature"
+
+# Several banks in one quote (SHA-1, SHA-256, SHA-384; swtpm has all four)
+MULTI=sha1:0-7+sha256:0,7,16+sha384:0,23
+driver quote --pcrs "$MULTI" --nonce "$nonce" --msg m.msg --sig m.sig || fail "multi-bank quote failed"
+tpm2_checkquote -u "$VTPM/ak.pub.pem" -m m.msg -s m.sig -g sha256 -q "$nonce" >/dev/null ||
+    fail "tpm2_checkquote rejects the multi-bank quote"
+driver pcr-read --pcrs sha1:all+sha256:all+sha384:all+sha512:all --out all.json || fail "pcr-read of 4 banks failed"
+tpm2_pcrread sha1:0,1,2,3,4,5,6,7+sha256:0,7,16+sha384:0,23 >multi.yaml
+expect_rc 0 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" \
+    --nonce "$nonce" --pcrs all.json
+expect_rc 0 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" \
+    --nonce "$nonce" --pcrs multi.yaml
+agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" --json >m.json
+"$PYTHON" - <<'PY' || fail "multi-bank selection not reported"
+import json
+d = json.load(open("m.json"))
+assert d["pcr_selection"] == {"sha1": list(range(8)), "sha256": [0, 7, 16], "sha384": [0, 23]}, d
+PY
+"$PYTHON" -c 'import json; d=json.load(open("all.json")); d["sha384"]["23"]="11"*48; json.dump(d,open("bad.json","w"))'
+expect_rc 1 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs bad.json
+no_leaks "multi-bank quote"
+pass_msg "a quote over SHA-1, SHA-256 and SHA-384 banks verifies (tpm2_checkquote, cvm-agent) and a changed SHA-384 PCR fails"
 
 # A different AK handle is configurable; a missing one is an error, not a crash.
 expect_rc 4 driver quote --ak 0x81000009 --pcrs sha256:0 --msg x.msg --sig x.sig

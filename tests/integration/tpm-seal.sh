@@ -82,6 +82,11 @@ driver unseal --pcrs "$SEL" --pub auth.pub --priv auth.priv --signer signer.pem 
 cmp -s secret2 a3 || fail "unseal with the new approval returned other data"
 pass_msg "a new approval for the new PCR values unseals"
 
+driver srk-name --out srk.name || fail "srk-name failed"
+tpm2_readpublic -c 0x81000001 -n srk.tools.name >/dev/null || fail "tpm2_readpublic SRK failed"
+cmp -s srk.name srk.tools.name || fail "SRK name differs from tpm2_readpublic's"
+pass_msg "SRK name matches tpm2_readpublic"
+
 # Without a persistent SRK the parent is created from the standard SRK template
 # each time (and flushed): seal and unseal still work, and leave nothing loaded.
 tpm2_evictcontrol -C o -c 0x81000001 >/dev/null || fail "evicting the SRK failed"
@@ -90,6 +95,8 @@ no_leaks "evicting the SRK"
 driver seal-pcr --pcrs "$SEL" --in secret --pub t.pub --priv t.priv || fail "seal-pcr without SRK failed"
 driver unseal --pcrs "$SEL" --pub t.pub --priv t.priv --out t.out || fail "unseal without SRK failed"
 cmp -s secret t.out || fail "unsealed data differs (template SRK)"
+driver srk-name --out srk2.name || fail "srk-name (template) failed"
+cmp -s srk.name srk2.name || fail "the SRK created from the template differs from the provisioned one (same template and seed must give the same key)"
 pass_msg "sealing works with an SRK created from the template"
 
 no_leaks "the whole test"

@@ -338,6 +338,61 @@ static void test_pcrs_parse(void **state) {
         assert_int_equal(tpm_pcrs_parse(bad[i], strlen(bad[i]), banks, &n), -EBADMSG);
 }
 
+/* Every prefix and every single-bit flip of the inputs the verifier reads from
+ * files: an error or a result, never a crash (run under ASan in build-asan). */
+static void test_robustness(void **state) {
+    (void)state;
+    AzQuote q;
+    TpmSignature sig;
+    TpmAttest a;
+    TpmPcrBank banks[TPM_MAX_BANKS];
+    size_t n = 0;
+    az_load(&q);
+    uint8_t tpmt[6 + 256] = {0x00, 0x14, 0x00, 0x0b, 0x01, 0x00};
+    memcpy(tpmt + 6, q.sig, 256);
+    for (size_t i = 0; i < sizeof(tpmt) * 8; i += 3) {
+        tpmt[i / 8] ^= (uint8_t)(1u << (i % 8));
+        (void)tpm_signature_parse(tpmt, sizeof(tpmt), 256, &sig);
+        (void)tpm_signature_parse(tpmt, sizeof(tpmt), 0, &sig);
+        tpmt[i / 8] ^= (uint8_t)(1u << (i % 8));
+    }
+    for (size_t len = 0; len < sizeof(tpmt); len++)
+        (void)tpm_signature_parse(tpmt, len, 0, &sig);
+    uint8_t msg[122];
+    memcpy(msg, q.msg, sizeof(msg));
+    for (size_t i = 0; i < sizeof(msg) * 8; i++) {
+        msg[i / 8] ^= (uint8_t)(1u << (i % 8));
+        (void)tpm_attest_parse(msg, sizeof(msg), &a);
+        msg[i / 8] ^= (uint8_t)(1u << (i % 8));
+    }
+    /* TPM2B_PUBLIC of an RSA key: flips and truncations */
+    EVP_PKEY *k = EVP_RSA_gen(2048), *back = NULL;
+    uint8_t *pub = NULL, name[66];
+    size_t pub_len = 0, nlen;
+    assert_int_equal(tpm_public_from_pkey(k, &pub, &pub_len), 0);
+    for (size_t i = 0; i < pub_len * 8; i += 5) {
+        pub[i / 8] ^= (uint8_t)(1u << (i % 8));
+        if (tpm_public_to_pkey(pub, pub_len, &back) == 0)
+            EVP_PKEY_free(back);
+        back = NULL;
+        (void)tpm_public_name(pub, pub_len, name, &nlen);
+        pub[i / 8] ^= (uint8_t)(1u << (i % 8));
+    }
+    for (size_t len = 0; len < pub_len; len++)
+        assert_int_not_equal(tpm_public_to_pkey(pub, len, &back), 0);
+    free(pub);
+    EVP_PKEY_free(k);
+    /* PCR files cut anywhere */
+    const char *files[] = {
+        "{\"sha1\":{\"1\":\"0000000000000000000000000000000000000001\"}}",
+        "sha1:\n  0 : 0x0000000000000000000000000000000000000000\n",
+    };
+    for (size_t f = 0; f < ELEMENTSOF(files); f++)
+        for (size_t len = 0; len <= strlen(files[f]); len++)
+            (void)tpm_pcrs_parse(files[f], len, banks, &n);
+    az_done(&q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_azure_quote_verifies),
@@ -349,6 +404,7 @@ int main(void) {
         cmocka_unit_test(test_policy_pcr_digest),
         cmocka_unit_test(test_policy_authorize_and_approve),
         cmocka_unit_test(test_pcrs_parse),
+        cmocka_unit_test(test_robustness),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
