@@ -78,6 +78,8 @@ typedef struct AgentCommand {
 int agent_print_json(const cJSON *obj);
 
 /* Subcommands, one file each (agent/cmd-*.c). */
+int cmd_report(AgentContext *ctx, int argc, char **argv);
+void report_usage(FILE *f);
 int cmd_verify(AgentContext *ctx, int argc, char **argv);
 void verify_usage(FILE *f);
 

@@ -29,28 +29,47 @@
 #define REPORT_VTPM_DEADLINE_MS 10000u /* the paravisor answers in well under a second */
 
 void report_usage(FILE *f) {
-    fprintf(f,
-            "Usage: cvm-agent report [OPTIONS]\n"
-            "\n"
-            "Obtain this VM's hardware report, bound to fresh report data, and print it.\n"
-            "\n"
-            "Options:\n"
-            "      --source SRC       configfs (configfs-tsm), sev-guest (/dev/sev-guest) or\n"
-            "                         vtpm (Azure HCL report); default: [snp] report-source,\n"
-            "                         else the first of these that exists\n"
-            "      --report-data HEX  up to 64 bytes for REPORT_DATA (vtpm: the user data\n"
-            "                         the HCL report's runtime claims carry); zero-padded\n"
-            "      --vmpl N           VMPL to request (0..3, default 0; not for vtpm)\n"
-            "      --out FILE         write the raw report (SNP report or HCL report)\n"
-            "      --certs-out FILE   write the certificate table (configfs, sev-guest)\n"
-            "      --verify           verify the report to the AMD root (certificates from the\n"
-            "                         report, the cache, THIM or AMD KDS)\n"
-            "      --allow-debug      with --verify: accept a debug guest\n"
-            "      --timeout DURATION vtpm: how long to wait for a fresh report (default 10s)\n"
-            "      --json             print a JSON object\n"
-            "  -h, --help             this help\n"
-            "\n"
-            "Exit status: 0 success, 1 not verified, 2 usage error, 3 transient, 4 platform.\n");
+    fprintf(f, "Usage: cvm-agent report [OPTIONS]\n"
+               "\n"
+               "Obtain this VM's hardware report, bound to fresh report data, and print it.\n"
+               "\n"
+               "Options:\n"
+               "      --source SRC       configfs (configfs-tsm), sev-guest (/dev/sev-guest) or\n"
+               "                         vtpm (Azure HCL report); default: [snp] report-source,\n"
+               "                         else the first of these that exists\n"
+               "      --report-data HEX  up to 64 bytes for REPORT_DATA (vtpm: the user data\n"
+               "                         the HCL report's runtime claims carry); zero-padded\n"
+               "      --vmpl N           VMPL to request (0..3, default 0; not for vtpm)\n"
+               "      --out FILE         write the raw report (SNP report or HCL report)\n"
+               "      --certs-out FILE   write the certificate table (configfs, sev-guest)\n"
+               "      --verify           verify the report to the AMD root (certificates from the\n"
+               "                         report, the cache, THIM or AMD KDS)\n"
+               "      --allow-debug      with --verify: accept a debug guest\n"
+               "      --timeout DURATION vtpm: how long to wait for a fresh report (default 10s)\n"
+               "      --json             print a JSON object\n"
+               "  -h, --help             this help\n"
+               "\n"
+               "Exit status: 0 success, 1 not verified, 2 usage error, 3 transient, 4 platform.\n");
+}
+
+/* Text output: one "key: value" line per leaf, nested keys joined with dots. */
+static void print_text(const cJSON *item, const char *prefix) {
+    for (const cJSON *c = item->child; c; c = c->next) {
+        char key[256];
+        snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
+                 c->string ? c->string : "?");
+        if (cJSON_IsObject(c))
+            print_text(c, key);
+        else if (cJSON_IsString(c))
+            printf("%s: %s\n", key, c->valuestring);
+        else if (cJSON_IsBool(c))
+            printf("%s: %s\n", key, cJSON_IsTrue(c) ? "yes" : "no");
+        else {
+            char *s = cJSON_PrintUnformatted(c);
+            printf("%s: %s\n", key, s ? s : "?");
+            cJSON_free(s);
+        }
+    }
 }
 
 static bool path_exists(const char *p) {
@@ -68,15 +87,14 @@ static uint64_t now_ms(void) {
  * polls until the report's runtime claims carry it, within deadline_ms. The
  * TPM is released between polls so the paravisor side (and other users of
  * an exclusive /dev/tpm0) are not blocked while we wait. */
-static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline_ms,
-                       uint8_t **ret, size_t *ret_len) {
+static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline_ms, uint8_t **ret,
+                       size_t *ret_len) {
     int r;
     if (data) {
         _cleanup_tpm_ TpmContext *t = NULL;
         r = tpm_open(ctx->cfg.tcti, &t);
         if (r < 0)
-            return log_error_errno(r, "cannot open the TPM '%s': %s", ctx->cfg.tcti,
-                                   strerror(-r)),
+            return log_error_errno(r, "cannot open the TPM '%s': %s", ctx->cfg.tcti, strerror(-r)),
                    r;
         r = tpm_nv_write(t, HCL_NV_INDEX_USER_DATA, data, HCL_USER_DATA_SIZE);
         if (r < 0)
@@ -85,6 +103,7 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
                    r;
     }
     uint64_t start = now_ms(), wait = 20;
+    int last_err = 0;
     for (unsigned polls = 1;; polls++) {
         _cleanup_free_ uint8_t *d = NULL;
         size_t n = 0;
@@ -97,11 +116,15 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
                        r;
             r = tpm_nv_read(t, HCL_NV_INDEX_REPORT, &d, &n);
         }
-        if (r == -ENOENT)
+        if (r == -ENOENT && !data)
             return log_error_errno(r, "the vTPM has no HCL report (NV 0x%08x undefined)",
                                    HCL_NV_INDEX_REPORT),
                    r;
+        /* while the paravisor rewrites it the index may be briefly undefined or
+         * unwritten: when polling, that is "not yet" until the deadline */
         if (r < 0)
+            last_err = r;
+        if (r < 0 && !data)
             return log_error_errno(r, "cannot read the HCL report from NV 0x%08x: %s",
                                    HCL_NV_INDEX_REPORT, strerror(-r)),
                    r;
@@ -113,8 +136,9 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
         HclReport h;
         _cleanup_json_ cJSON *claims = NULL;
         uint8_t ud[HCL_USER_DATA_SIZE];
-        if (hcl_report_parse(d, n, &h, NULL) == 0 && hcl_runtime_claims(&h, &claims) == 0 &&
-            hcl_user_data(claims, ud) == 0 && memcmp(ud, data, sizeof(ud)) == 0) {
+        if (r == 0 && hcl_report_parse(d, n, &h, NULL) == 0 &&
+            hcl_runtime_claims(&h, &claims) == 0 && hcl_user_data(claims, ud) == 0 &&
+            memcmp(ud, data, sizeof(ud)) == 0) {
             log_debug("fresh HCL report after %u read(s)", polls);
             *ret = TAKE_PTR(d);
             *ret_len = n;
@@ -124,8 +148,10 @@ static int vtpm_report(AgentContext *ctx, const uint8_t *data, uint64_t deadline
         if (elapsed >= deadline_ms)
             return log_error_errno(-ETIMEDOUT,
                                    "the HCL report did not reflect the new user data within "
-                                   "%llu ms (%u reads)",
-                                   (unsigned long long)deadline_ms, polls),
+                                   "%llu ms (%u reads%s%s)",
+                                   (unsigned long long)deadline_ms, polls,
+                                   last_err ? "; last read: " : "",
+                                   last_err ? strerror(-last_err) : ""),
                    -ETIMEDOUT;
         if (wait > deadline_ms - elapsed)
             wait = deadline_ms - elapsed;
@@ -308,8 +334,7 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
             return CVM_EXIT_PLATFORM;
         r = snp_report_parse(snp_bytes, snp_len, &rep, &err);
         if (r < 0)
-            return log_error("the %s report does not parse: %s", source, err),
-                   CVM_EXIT_PLATFORM;
+            return log_error("the %s report does not parse: %s", source, err), CVM_EXIT_PLATFORM;
         if (have_data && !streq(source, "vtpm") && memcmp(rep.report_data, data, 64) != 0)
             return log_error("the report does not carry the requested report data"),
                    CVM_EXIT_PLATFORM;
@@ -318,8 +343,8 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
             const char *none[] = {NULL};
             vo.measurements = none;
             vo.trust_anchors = (const char **)ctx->cfg.trust_anchors;
-            r = agent_snp_verify(ctx, &vo, &rep, streq(source, "vtpm") ? NULL : certs,
-                                 certs_len, ro);
+            r = agent_snp_verify(ctx, &vo, &rep, streq(source, "vtpm") ? NULL : certs, certs_len,
+                                 ro);
             if (r == -EINVAL || r == -ENOMEM)
                 return cvm_exit_from_errno(r);
             rc = cvm_exit_from_errno(r);
@@ -333,11 +358,7 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
     if (json) {
         if (agent_print_json(out) != CVM_EXIT_OK)
             return CVM_EXIT_PLATFORM;
-    } else {
-        char *s = cJSON_Print(out);
-        if (s)
-            puts(s);
-        cJSON_free(s);
-    }
+    } else
+        print_text(out, "");
     return rc;
 }

@@ -42,6 +42,12 @@ void verify_usage(FILE *f) {
             "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
             "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
             "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
+            "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
+            "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
+            "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
+            "        [--nonce HEX]      the expected qualifying data\n"
+            "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
+            "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
             "\n"
             "SNP policy:\n"
             "      --allow-debug        accept a guest whose policy allows debugging\n"
@@ -57,6 +63,11 @@ void verify_usage(FILE *f) {
             "        [--nonce HEX]      the expected qualifying data\n"
             "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
             "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
+            "      --policy F           a JSON policy file (format: snp/README.md)\n"
+            "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
+            "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
+            "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
+            "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
             "\n"
             "Options:\n"
             "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
@@ -139,6 +150,9 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
         return verify_hcl;
     if (o->tdx_quote || o->tdreport)
         return verify_tdx;
+    if (o->tpm_quote)
+        return verify_tpm_quote;
+    (void)o;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)
         return verify_event_log;
     if (o->tpm_quote)

@@ -17,6 +17,7 @@
 
 /* The command table, sorted; a command is listed only once it works. */
 static const AgentCommand commands[] = {
+    {"report", "obtain and print this VM's hardware report", cmd_report, report_usage},
     {"verify", "verify evidence offline, from files", cmd_verify, verify_usage},
     {NULL, NULL, NULL, NULL}, /* sentinel */
 };

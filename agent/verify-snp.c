@@ -34,7 +34,8 @@ static int add_tcb(cJSON *out, const char *key, const SnpTcb *t) {
         json_add_int(o, "tee", t->tee) < 0 || json_add_int(o, "snp", t->snp) < 0 ||
         json_add_int(o, "microcode", t->microcode) < 0)
         return -ENOMEM;
-    if (t->has_fmc && json_add_int(o, "fmc", t->fmc) < 0)
+    /* FMC exists on Turin and later only; null says "not applicable" */
+    if (t->has_fmc ? json_add_int(o, "fmc", t->fmc) < 0 : !cJSON_AddNullToObject(o, "fmc"))
         return -ENOMEM;
     return 0;
 }

@@ -56,12 +56,12 @@ _Static_assert(sizeof(struct snp_guest_request_ioctl_abi) == 32,
 _Static_assert(SNP_GET_REPORT_IOCTL == 0xC0205300u, "SNP_GET_REPORT");
 _Static_assert(SNP_GET_EXT_REPORT_IOCTL == 0xC0205302u, "SNP_GET_EXT_REPORT");
 
-#define SNP_RESP_SIZE            4000u /* struct snp_report_resp */
-#define SNP_MSG_REPORT_RSP_HDR   0x20u /* status, report_size, reserved (SNP ABI Table 25) */
-#define SNP_VMM_ERR_INVALID_LEN  1u    /* SNP_GUEST_VMM_ERR_INVALID_LEN */
-#define SNP_GUEST_MSG_VERSION    1u
-#define SNP_CERTS_INITIAL        (4u * 4096u)
-#define SNP_CERTS_MAX            (64u * 4096u)
+#define SNP_RESP_SIZE           4000u /* struct snp_report_resp */
+#define SNP_MSG_REPORT_RSP_HDR  0x20u /* status, report_size, reserved (SNP ABI Table 25) */
+#define SNP_VMM_ERR_INVALID_LEN 1u    /* SNP_GUEST_VMM_ERR_INVALID_LEN */
+#define SNP_GUEST_MSG_VERSION   1u
+#define SNP_CERTS_INITIAL       (4u * 4096u)
+#define SNP_CERTS_MAX           (64u * 4096u)
 
 /* MSG_REPORT_RSP: u32 status, u32 report_size, reserved to 0x20, report. */
 static int parse_report_resp(const uint8_t *resp, uint8_t **ret, size_t *ret_len) {
@@ -160,8 +160,9 @@ int snp_guest_get_report(const char *dev, const uint8_t report_data[64], uint32_
 /* ---- configfs-tsm (Documentation/ABI/testing/configfs-tsm-report) ---- */
 
 static int write_attr(const char *dir, const char *name, const void *data, size_t len) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    _cleanup_free_ char *path = NULL;
+    if (asprintf(&path, "%s/%s", dir, name) < 0)
+        return -ENOMEM;
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -173,8 +174,9 @@ static int write_attr(const char *dir, const char *name, const void *data, size_
 
 static int read_attr(const char *dir, const char *name, size_t max, uint8_t **ret,
                      size_t *ret_len) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    _cleanup_free_ char *path = NULL;
+    if (asprintf(&path, "%s/%s", dir, name) < 0)
+        return -ENOMEM;
     return read_file(path, max, ret, ret_len);
 }
 
@@ -249,8 +251,7 @@ static int tsm_once(const char *root, const uint8_t report_data[64], uint32_t vm
     if (gen1 != gen0 + writes) {
         /* another writer changed the entry between our writes and reads */
         log_debug("configfs-tsm generation went %llu -> %llu for %llu writes",
-                  (unsigned long long)gen0, (unsigned long long)gen1,
-                  (unsigned long long)writes);
+                  (unsigned long long)gen0, (unsigned long long)gen1, (unsigned long long)writes);
         r = -EBUSY;
         goto out;
     }

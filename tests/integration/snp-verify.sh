@@ -135,9 +135,16 @@ check wrongchip2 'd["failed_check"]' chip_id
 check wrongchip2 'd["runtime_data_bound"]' True
 pass_msg "a VCEK for another chip is rejected (chip_id)"
 
-flip "$V/tests_certs_data_vcek_milan.der" "$TEST_DIR/vcek40.der" 40 255
+# virtee milan_chain_invalid: byte 40 of the VCEK ^ 0xff
+"$PYTHON" -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[40]^=0xff; open(sys.argv[2],"wb").write(b)' \
+    "$V/tests_certs_data_vcek_milan.der" "$TEST_DIR/vcek40.der"
 v chainflip 1 --snp-report "$V/tests_certs_data_report_milan.hex" --vcek "$TEST_DIR/vcek40.der" --cert-chain "$V/tests_certs_data_cert_chain_milan"
-check chainflip 'd["failed_check"] in ("chain","certificate")' True
+check chainflip 'd["failed_check"]' chain
+# a byte of the ASK in the chain file changed (inside its base64 body)
+"$PYTHON" -c 'import sys; s=open(sys.argv[1]).read().split("\n"); s[10]=s[10][:20]+("A" if s[10][20]!="A" else "B")+s[10][21:]; open(sys.argv[2],"w").write("\n".join(s))' \
+    "$V/tests_certs_data_cert_chain_milan" "$TEST_DIR/chain-ask.pem"
+v chainask 1 --snp-report "$V/tests_certs_data_report_milan.hex" --vcek "$V/tests_certs_data_vcek_milan.der" --cert-chain "$TEST_DIR/chain-ask.pem"
+check chainask 'd["failed_check"] in ("chain","certificate")' True
 # a byte of the VCEK's signed part (its public key) changed: the chain breaks
 "$PYTHON" -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); i=b.find(bytes.fromhex("04a17accd8")); b[i+10]^=1; open(sys.argv[2],"wb").write(b)' \
     "$V/tests_certs_data_vcek_milan.der" "$TEST_DIR/vcek-key.der"

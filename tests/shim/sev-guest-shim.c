@@ -118,7 +118,8 @@ int ioctl(int fd, unsigned long request, ...) {
     void *arg = va_arg(ap, void *);
     va_end(ap);
     if (request != 0xC0205300ul && request != 0xC0205302ul) {
-        int (*real)(int, unsigned long, ...) = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+        int (*real)(int, unsigned long, ...) =
+            (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
         return real(fd, request, arg);
     }
     struct guest_ioctl_abi *g = arg;
@@ -132,10 +133,13 @@ int ioctl(int fd, unsigned long request, ...) {
         struct ext_req_abi *ext = (struct ext_req_abi *)(uintptr_t)g->req_data;
         uint8_t *certs = NULL;
         size_t clen = 0;
-        if (slurp(getenv("CVM_SHIM_CERTS"), &certs, &clen) == 0 && ext->certs_len && ext->certs_address) {
+        if (slurp(getenv("CVM_SHIM_CERTS"), &certs, &clen) == 0 && ext->certs_len &&
+            ext->certs_address) {
             size_t need = (clen + 4095) & ~(size_t)4095;
             if (getenv("CVM_SHIM_CERTS_MIN"))
-                need = need > (size_t)atoi(getenv("CVM_SHIM_CERTS_MIN")) ? need : (size_t)atoi(getenv("CVM_SHIM_CERTS_MIN"));
+                need = need > (size_t)atoi(getenv("CVM_SHIM_CERTS_MIN"))
+                           ? need
+                           : (size_t)atoi(getenv("CVM_SHIM_CERTS_MIN"));
             if (ext->certs_len < need) {
                 ext->certs_len = (uint32_t)need;
                 g->exitinfo2 = 0x100000000ull; /* SNP_GUEST_VMM_ERR_INVALID_LEN */
@@ -182,7 +186,8 @@ int mkdir(const char *path, mode_t mode) {
     int (*real)(const char *, mode_t) = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "mkdir");
     int r = real(path, mode);
     if (r == 0 && under_root(path)) {
-        const char *prov = getenv("CVM_SHIM_TSM_PROVIDER") ? getenv("CVM_SHIM_TSM_PROVIDER") : "sev_guest";
+        const char *prov =
+            getenv("CVM_SHIM_TSM_PROVIDER") ? getenv("CVM_SHIM_TSM_PROVIDER") : "sev_guest";
         char line[64];
         int n = snprintf(line, sizeof(line), "%s\n", prov);
         put(path, "provider", line, (size_t)n);
@@ -255,7 +260,8 @@ int open(const char *path, int flags, ...) {
 }
 
 int open64(const char *path, int flags, ...) {
-    int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
+    int (*real)(const char *, int, ...) =
+        (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
     mode_t mode = 0;
     if (flags & O_CREAT) {
         va_list ap;
@@ -271,8 +277,8 @@ int open64(const char *path, int flags, ...) {
 int rmdir(const char *path) {
     int (*real)(const char *) = (int (*)(const char *))dlsym(RTLD_NEXT, "rmdir");
     if (under_root(path)) {
-        static const char *const names[] = {"provider", "generation", "privlevel_floor", "inblob",
-                                            "privlevel", "outblob", "auxblob"};
+        static const char *const names[] = {"provider",  "generation", "privlevel_floor", "inblob",
+                                            "privlevel", "outblob",    "auxblob"};
         char p[4096];
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             snprintf(p, sizeof(p), "%s/%s", path, names[i]);
