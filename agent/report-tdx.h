@@ -29,4 +29,12 @@ bool report_tdx_is_source(const char *source);
 int report_tdx(AgentContext *ctx, const char *source, const uint8_t *data, uint64_t deadline_ms,
                uint8_t **ret, size_t *ret_len, cJSON *out);
 
+/*
+ * `cvm-agent report --source tdx-guest|tdx-configfs|azure-tdx`: obtains the
+ * evidence, writes it to out_path (when given) and prints the decoded fields
+ * (JSON or text). Returns a CvmExit.
+ */
+int report_tdx_command(AgentContext *ctx, const char *source, const uint8_t *data,
+                       uint64_t deadline_ms, const char *out_path, bool json);
+
 #endif

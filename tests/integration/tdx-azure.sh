@@ -1,16 +1,15 @@
 #!/bin/bash
-# The Azure TDX path of agent/report-tdx.c end to end: the HCL report from
+# cvm-agent report --source azure-tdx end to end: the HCL report from
 # vTPM NV 0x01400001 (a swtpm), its TDREPORT POSTed to IMDS /acc/tdquote (the
 # strict fixture), the TD quote checked against the TDREPORT; the [tdx]
 # configuration keys point every piece at the test doubles.
 . "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+quiet() { "$@" >/dev/null 2>&1; }
 TR=confidential-containers__trustee
 require_cmd swtpm tpm2_nvdefine tpm2_nvwrite
 require_testdata $TR/deps_verifier_test_data_az-tdx-vtpm_hcl-report.bin $TR/deps_verifier_test_data_az-tdx-vtpm_td-quote.bin \
     $TR/deps_verifier_test_data_tdx_quote_6.dat
 : "${CVM_BUILDDIR:?run through make check}"
-TOOL=$CVM_BUILDDIR/tests/tdx/tdx-guest-tool
-[ -x "$TOOL" ] || skip "test helpers not built"
 T=$CVM_TESTDATA
 AT=2026-06-01T00:00:00Z
 hcl_src="$T/$TR/deps_verifier_test_data_az-tdx-vtpm_hcl-report.bin"
@@ -19,10 +18,11 @@ azq="$T/$TR/deps_verifier_test_data_az-tdx-vtpm_td-quote.bin"
 swtpm_start
 # The real Azure TDX HCL reports (2438 meaningful bytes) exceed swtpm's 2048-byte
 # NV limit: keep the real header and TDREPORT, shorten the runtime claims.
-"$PYTHON" - "$hcl_src" "$TEST_DIR/hcl.bin" <<'PY'
+make_hcl() { # OUT USER-DATA-HEX
+"$PYTHON" - "$hcl_src" "$1" "$2" <<'PY'
 import json, struct, sys
 src = open(sys.argv[1], "rb").read()
-var = json.dumps({"keys": [], "vm-configuration": {"tpm-enabled": True}, "user-data": "00" * 64},
+var = json.dumps({"keys": [], "vm-configuration": {"tpm-enabled": True}, "user-data": sys.argv[3]},
                  separators=(",", ":")).encode()
 hdr = bytearray(src[:32])
 struct.pack_into("<I", hdr, 8, 1236 + len(var))
@@ -32,6 +32,8 @@ out += bytes(2048 - len(out))
 assert len(out) == 2048
 open(sys.argv[2], "wb").write(out)
 PY
+}
+make_hcl "$TEST_DIR/hcl.bin" "$(printf '%0128d' 0)"
 "$CVM_SRCDIR/tests/sim/vtpm-provision.sh" --tcti "$CVM_AGENT_TCTI" --hcl-report "$TEST_DIR/hcl.bin" >/dev/null ||
     fail "cannot store the HCL report in the swtpm"
 
@@ -58,7 +60,8 @@ CONF
 
 start_imds "$azq" good
 write_conf "$port"
-out=$("$TOOL" agent "$TEST_DIR/agent.conf" azure-tdx "$TEST_DIR/quote.dat") || fail "azure-tdx report failed"
+out=$(agent -c "$TEST_DIR/agent.conf" report --source azure-tdx --out "$TEST_DIR/quote.dat" --json) ||
+    fail "report --source azure-tdx failed"
 cmp -s "$TEST_DIR/quote.dat" "$azq" || fail "the quote is not the one IMDS served"
 grep -q "^OK report 9734504f161d104c74e3165c15f779b0" "$TEST_DIR/good.log" || fail "IMDS did not see the HCL's TDREPORT"
 "$PYTHON" -c '
@@ -72,13 +75,28 @@ assert o["runtime_data_bound"] is False   # the runtime claims were shortened fo
 agent verify --tdx-quote "$TEST_DIR/quote.dat" --at "$AT" >/dev/null || fail "the Azure quote does not verify"
 pass_msg "azure-tdx: vTPM HCL report -> IMDS /acc/tdquote -> TD quote"
 
+# with --report-data: the user data goes to NV 0x01400002 and the agent waits
+# for an HCL report whose runtime claims carry it (uppercase hex, as Azure's)
+ud=$(printf 'ab%.0s' $(seq 1 64))
+make_hcl "$TEST_DIR/hcl2.bin" "${ud^^}"
+"$CVM_SRCDIR/tests/sim/vtpm-provision.sh" --tcti "$CVM_AGENT_TCTI" --hcl-report "$TEST_DIR/hcl2.bin" >/dev/null
+agent -c "$TEST_DIR/agent.conf" report --source azure-tdx --report-data "$ud" --out "$TEST_DIR/q2.dat" >/dev/null ||
+    fail "report --source azure-tdx --report-data"
+tpm2_nvread -C o -s 64 0x01400002 -o "$TEST_DIR/ud.bin" 2>/dev/null || fail "NV 0x01400002 not written"
+[ "$(od -An -tx1 -v "$TEST_DIR/ud.bin" | tr -d ' \n')" = "$ud" ] || fail "NV 0x01400002 does not hold the user data"
+# user data the (absent) paravisor never reflects: a transient timeout
+expect_rc 3 quiet agent -c "$TEST_DIR/agent.conf" report --source azure-tdx --report-data 01 --timeout 300ms
+pass_msg "azure-tdx --report-data: NV 0x01400002 written, fresh HCL report awaited"
+
 # IMDS answering with a quote for another TD is refused
 start_imds "$T/$TR/deps_verifier_test_data_tdx_quote_6.dat" other
 write_conf "$port"
-err=$("$TOOL" agent "$TEST_DIR/agent.conf" azure-tdx "$TEST_DIR/x.dat" 2>&1 >/dev/null) && fail "a foreign quote was accepted"
+err=$(agent -c "$TEST_DIR/agent.conf" report --source azure-tdx 2>&1 >/dev/null) && fail "a foreign quote was accepted"
 grep -q "another TD report" <<<"$err" || fail "foreign quote reason: $err"
 # an unreachable IMDS fails (transient), naming the URL
 write_conf 1
-err=$("$TOOL" agent "$TEST_DIR/agent.conf" azure-tdx "$TEST_DIR/x.dat" 2>&1 >/dev/null) && fail "unreachable IMDS succeeded"
+rc=0
+err=$(agent -c "$TEST_DIR/agent.conf" report --source azure-tdx 2>&1 >/dev/null) || rc=$?
+[ "$rc" -eq 3 ] || fail "unreachable IMDS: exit $rc, expected 3 (transient)"
 grep -q "127.0.0.1:1/acc/tdquote" <<<"$err" || fail "unreachable IMDS reason: $err"
 pass_msg "azure-tdx refuses a foreign quote and reports an unreachable IMDS"

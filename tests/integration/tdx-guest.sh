@@ -58,17 +58,20 @@ TDX_SHIM_PROVIDER=sev_guest expect_rc 1 quiet shim_tsm "$TOOL" configfs "$tsm" "
 [ -z "$(ls -A "$tsm")" ] || fail "configfs entry left behind after errors"
 pass_msg "configfs-tsm quote (generation, provider and REPORTDATA checks)"
 
-# ---- the same through agent/report-tdx.c, paths from the [tdx] section ----
+# ---- the same through 'cvm-agent report', paths from the [tdx] section ----
 printf '[tdx]\ndevice = %s\nconfigfs-tsm = %s\n' "$dev" "$tsm" >"$TEST_DIR/agent.conf"
 out=$(TDX_SHIM_TDREPORT="$T/confidential-containers__guest-components/attestation-agent_attester_test_tdx_report_1.bin" \
-    LD_PRELOAD=$SHIM "$TOOL" agent "$TEST_DIR/agent.conf" tdx-guest "$TEST_DIR/r.bin" "$rd") || fail "report tdx-guest"
+    LD_PRELOAD=$SHIM "$CVM_AGENT" -c "$TEST_DIR/agent.conf" report --source tdx-guest --report-data "$rd" \
+    --out "$TEST_DIR/r.bin" --json) || fail "report --source tdx-guest"
 [ "$(json_field report_data <<<"$out")" = "$rd" ] || fail "tdx-guest report data: $out"
 [ "$(json_field tee_info_hash_ok <<<"$out")" = True ] || fail "tdx-guest hash check: $out"
-out=$(shim_tsm "$TOOL" agent "$TEST_DIR/agent.conf" tdx-configfs "$TEST_DIR/r.dat" "$rd6") || fail "report tdx-configfs"
+out=$(shim_tsm "$CVM_AGENT" -c "$TEST_DIR/agent.conf" report --source tdx-configfs --report-data "$rd6" \
+    --out "$TEST_DIR/r.dat" --json) || fail "report --source tdx-configfs"
 [ "$(json_field evidence <<<"$out")" = tdx-quote ] && cmp -s "$TEST_DIR/r.dat" "$q6" || fail "tdx-configfs: $out"
 printf '[tdx]\nconfigfs-tsm = %s\n' "$TEST_DIR/nonexistent" >"$TEST_DIR/agent.conf"
-expect_rc 1 quiet shim_tsm "$TOOL" agent "$TEST_DIR/agent.conf" tdx-configfs "$TEST_DIR/r.dat" "$rd6"
-pass_msg "report-tdx.c sources tdx-guest and tdx-configfs with the [tdx] keys"
+expect_rc 4 quiet shim_tsm "$CVM_AGENT" -c "$TEST_DIR/agent.conf" report --source tdx-configfs --report-data "$rd6"
+expect_rc 2 quiet "$CVM_AGENT" -c "$TEST_DIR/agent.conf" report --source tdx-configfs --vmpl 1
+pass_msg "cvm-agent report --source tdx-guest / tdx-configfs with the [tdx] keys"
 
 # ---- Azure IMDS /acc/tdquote ----
 azq="$T/$TR/deps_verifier_test_data_az-tdx-vtpm_td-quote.bin"

@@ -6,8 +6,6 @@
  *   tdx-guest-tool report DEVICE REPORTDATA-HEX OUT
  *   tdx-guest-tool configfs TSM-DIR REPORTDATA-HEX OUT
  *   tdx-guest-tool imds BASE-URL TDREPORT-FILE OUT
- *   tdx-guest-tool agent CONFIG SOURCE OUT [REPORTDATA-HEX]
- *     (agent/report-tdx.c with the [tdx] keys of CONFIG; prints the JSON)
  */
 #include "config.h"
 
@@ -16,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
-#include "agent/report-tdx.h"
 #include "common/codec.h"
 #include "common/fileio.h"
 #include "common/http.h"
@@ -38,27 +34,6 @@ int main(int argc, char **argv) {
 
     json_init();
     log_set_max_level(LOG_DEBUG);
-    if (argc >= 5 && strcmp(argv[1], "agent") == 0) {
-        AgentContext ctx = {0};
-        uint8_t *ev = NULL;
-        size_t n = 0;
-        agent_config_init(&ctx.cfg);
-        if (agent_config_load(&ctx.cfg, argv[2]) < 0)
-            return 2;
-        if (argc > 5 && hex_decode_fixed(argv[5], rd, sizeof(rd)) < 0)
-            return 2;
-        cJSON *out = cJSON_CreateObject();
-        r = out ? report_tdx(&ctx, argv[3], argc > 5 ? rd : NULL, 5000, &ev, &n, out) : -ENOMEM;
-        if (r == 0) {
-            json_print(stdout, out);
-            r = write_out(argv[4], ev, n);
-        } else
-            r = 1;
-        free(ev);
-        cJSON_Delete(out);
-        agent_config_done(&ctx.cfg);
-        return r;
-    }
     if (argc != 5) {
         fprintf(stderr, "usage: %s report|configfs|imds ARG DATA OUT\n", argv[0]);
         return 2;
