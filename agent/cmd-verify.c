@@ -25,6 +25,8 @@ void verify_usage(FILE *f) {
             "Evidence (one kind per run):\n"
             "      --snp-report F       an SEV-SNP attestation report (binary or hex)\n"
             "      --hcl-report F       an Azure HCL report (SNP or TDX inside)\n"
+            "      --td-quote F         with --hcl-report of a TDX VM: the TD quote for its\n"
+            "                           TDREPORT (verified, and bound to the TDREPORT)\n"
             "      --vcek F             the report's VCEK/VLEK (PEM or DER; more PEM\n"
             "                           certificates in the file join the chain)\n"
             "      --cert-chain F       ASK/ASVK and ARK (PEM, as KDS cert_chain); without\n"

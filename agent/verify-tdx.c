@@ -353,6 +353,7 @@ int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
 
     r = tdx_quote_parse(f.data, f.len, &q, &perr);
     if (r < 0) {
+        json_add_string(out, "failed_check", "parse");
         r = verify_fail(out, r, "'%s': %s", opts->tdx_quote, perr ? perr : "malformed TD quote");
         goto out;
     }
@@ -368,6 +369,16 @@ int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
     if (r < 0)
         goto out;
     if (vr < 0) {
+        const char *fc = !res.pck_chain_ok             ? "pck_chain"
+                         : !res.pck_info_ok            ? "pck_certificate"
+                         : !res.qe_report_signature_ok ? "qe_report_signature"
+                         : !res.qe_report_data_ok      ? "qe_report_data"
+                         : !res.quote_signature_ok     ? "quote_signature"
+                                                       : "collateral";
+        if (json_add_string(out, "failed_check", fc) < 0) {
+            r = -ENOMEM;
+            goto out;
+        }
         r = verify_fail(out, vr, "%s", res.error ? res.error : "TD quote rejected");
         goto out;
     }
@@ -379,6 +390,7 @@ int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
 
     /* policy */
     if ((q.body.td_attributes & TDX_ATTR_DEBUG) && !opts->allow_debug) {
+        json_add_string(out, "failed_check", "debug");
         r = verify_fail(out, -EKEYREJECTED,
                         "the TD is a debug TD (TDATTRIBUTES.DEBUG=1); --allow-debug accepts it");
         goto out;
@@ -389,6 +401,7 @@ int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
         if (r < 0)
             goto out;
         if (!ok) {
+            json_add_string(out, "failed_check", "measurement");
             r = verify_fail(out, -EKEYREJECTED,
                             "MRTD is not one of the allowed --measurement values");
             goto out;
@@ -400,6 +413,7 @@ int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
         if (r < 0)
             goto out;
         if (!ok) {
+            json_add_string(out, "failed_check", "report_data");
             r = verify_fail(out, -EKEYREJECTED, "REPORTDATA differs from --report-data");
             goto out;
         }
@@ -410,6 +424,7 @@ int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
         if (r < 0)
             goto out;
         if (!ok) {
+            json_add_string(out, "failed_check", "event_log");
             r = verify_fail(out, -EKEYREJECTED,
                             "the event log does not replay to the quote's RTMRs");
             goto out;
@@ -422,4 +437,77 @@ out:
     free(crl_bufs);
     tdx_verify_result_done(&res);
     return r;
+}
+
+static bool json_hex_equals(const cJSON *o, const char *key, const uint8_t *want, size_t n) {
+    const char *h = json_get_string(o, key);
+    _cleanup_free_ char *w = hex_encode(want, n);
+    return h && w && streq(h, w);
+}
+
+int verify_tdx_hcl_quote(AgentContext *ctx, const VerifyOptions *opts, const uint8_t *tdreport,
+                         size_t len, cJSON *out) {
+    TdxTdReport t;
+    bool tcb_ok = false, info_ok = false;
+    int r;
+
+    if (tdx_report_parse(tdreport, len < TDX_TDREPORT_SIZE ? len : TDX_TDREPORT_SIZE, false, &t) <
+        0) {
+        json_add_string(out, "failed_check", "tdreport");
+        return verify_fail(out, -EBADMSG, "the HCL report's TDREPORT does not parse");
+    }
+    r = tdx_report_check_hashes(&t, &tcb_ok, &info_ok);
+    if (r == -ENOMEM)
+        return r;
+    if (json_add_bool(out, "tdreport_hashes_ok", tcb_ok && info_ok) < 0 ||
+        json_add_bool(out, "tdreport_mac_checked", false) < 0)
+        return -ENOMEM;
+    if (!tcb_ok || !info_ok) {
+        json_add_string(out, "failed_check", "tdreport_hash");
+        return verify_fail(out, -EKEYREJECTED, "SHA-384(%s) does not match the TDREPORT's hash",
+                           tcb_ok ? "TDINFO" : "TEE_TCB_INFO");
+    }
+    if (!opts->td_quote) {
+        if (json_add_bool(out, "td_quote_verified", false) < 0 ||
+            json_add_string(out, "note",
+                            "the TDREPORT's MAC is not verifiable off-platform; a TD quote for it "
+                            "(--td-quote) is") < 0)
+            return -ENOMEM;
+        return verify_pass(out);
+    }
+
+    cJSON *tq = cJSON_AddObjectToObject(out, "td_quote");
+    if (!tq)
+        return -ENOMEM;
+    VerifyOptions o = *opts;
+    o.tdx_quote = opts->td_quote;
+    o.tdreport = NULL;
+    r = verify_tdx(ctx, &o, tq);
+    if (r == -EINVAL || r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        const char *why = json_get_string(tq, "reason");
+        json_add_string(out, "failed_check", "td_quote");
+        return verify_fail(out, r, "TD quote: %s", why ? why : "not verified");
+    }
+    /* the quote must be the TDREPORT's (tee-formats.md §3, binding step 1) */
+    static const char *const rtmr_keys[4] = {"rtmr0", "rtmr1", "rtmr2", "rtmr3"};
+    bool same = json_hex_equals(tq, "mrtd", t.td.mrtd, 48) &&
+                json_hex_equals(tq, "report_data", t.report_data, 64) &&
+                json_hex_equals(tq, "tee_tcb_svn", t.tee_tcb_svn, 16) &&
+                json_hex_equals(tq, "mrseam", t.mrseam, 48) &&
+                json_hex_equals(tq, "td_attributes", t.td.attributes_raw, 8);
+    for (unsigned i = 0; same && i < 4; i++)
+        same = json_hex_equals(tq, rtmr_keys[i], t.td.rtmr[i], 48);
+    if (json_add_bool(out, "td_quote_matches_tdreport", same) < 0)
+        return -ENOMEM;
+    if (!same) {
+        json_add_string(out, "failed_check", "td_quote_binding");
+        return verify_fail(out, -EKEYREJECTED,
+                           "the TD quote is not for this TDREPORT (MRTD, RTMRs, REPORTDATA, "
+                           "TEE_TCB_SVN, MRSEAM or TD attributes differ)");
+    }
+    if (json_add_bool(out, "td_quote_verified", true) < 0)
+        return -ENOMEM;
+    return verify_pass(out);
 }

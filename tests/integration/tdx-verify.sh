@@ -184,6 +184,7 @@ expect_rc 1 quiet agent verify --tdx-quote "$TEST_DIR/q.dat" --at "$AT"
 head -c 1000 "$q6" >"$TEST_DIR/short.dat"
 out=$(agent verify --tdx-quote "$TEST_DIR/short.dat" --at "$AT" --json 2>/dev/null) && fail "truncated quote verified"
 grep -q '"reason":.*exceeds' <<<"$out" || fail "truncation reason: $out"
+grep -q '"failed_check":.*"parse"' <<<"$out" || fail "truncation failed_check: $out"
 pass_msg "altered and truncated quotes fail"
 
 # TDREPORTs: guest-components, and the Azure HCL reports' TDREPORT at 0x20
@@ -238,3 +239,15 @@ assert r["rtmr0"]["match"] and not r["rtmr1"]["match"] and r["rtmr2"]["match"], 
 assert "does not replay" in o["reason"]
 ' <<<"$out" || fail "changed CCEL output: $out"
 pass_msg "cos-113 CCEL replays to the quote's RTMRs; one changed byte breaks RTMR1"
+
+# Azure: the HCL report's TDREPORT and the TD quote for it (--hcl-report --td-quote)
+hcl="$T/$TR/deps_verifier_test_data_az-tdx-vtpm_hcl-report.bin"
+azq="$T/$TR/deps_verifier_test_data_az-tdx-vtpm_td-quote.bin"
+out=$(agent verify --hcl-report "$hcl" --td-quote "$azq" --at "$AT" --json) || fail "HCL + TD quote: $out"
+grep -q '"td_quote_matches_tdreport":.*true' <<<"$out" && grep -q '"td_quote_verified":.*true' <<<"$out" ||
+    fail "HCL + TD quote output: $out"
+out=$(agent verify --hcl-report "$T/kinvolk__azure-cvm-tooling/az-cvm-vtpm_test_hcl-report-tdx.bin" --td-quote "$azq" \
+    --at "$AT" --json 2>/dev/null) && fail "a TD quote for another TDREPORT was accepted"
+grep -q '"failed_check":.*"td_quote_binding"' <<<"$out" || fail "binding failure not named: $out"
+agent verify --hcl-report "$hcl" --json | grep -q '"td_quote_verified":.*false' || fail "HCL without --td-quote"
+pass_msg "HCL report + TD quote: verified and bound; a foreign quote fails"
