@@ -387,6 +387,8 @@ int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
             "the TD quote chains to a non-production trust anchor, not the Intel SGX Root CA");
     if (res.collateral_given && !res.collateral_signature_checked)
         log_warning("the collateral's own signature was not checked (no --collateral-chain)");
+    if (res.tcb_status != TDX_TCB_UNKNOWN && res.tcb_status != TDX_TCB_UP_TO_DATE)
+        log_warning("the platform's TCB status is %s", tdx_tcb_status_to_string(res.tcb_status));
 
     /* policy */
     if ((q.body.td_attributes & TDX_ATTR_DEBUG) && !opts->allow_debug) {
