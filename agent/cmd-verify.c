@@ -66,6 +66,7 @@ void verify_usage(FILE *f) {
             "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
             "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
             "      --policy F           a JSON policy file (format: snp/README.md)\n"
+            "      --policy F           a JSON policy file (format: cvm-agent(8))\n"
             "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
             "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
             "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,8 +98,11 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata) {
 }
 
 static bool host_is_loopback(const char *host) {
-    return streq(host, "localhost") || streq(host, "::1") || streq(host, "[::1]") ||
-           startswith(host, "127.");
+    struct in_addr a4;
+    if (streq(host, "localhost") || streq(host, "::1") || streq(host, "[::1]"))
+        return true;
+    /* an IPv4 literal in 127.0.0.0/8, not a name that merely starts with "127." */
+    return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 bool http_url_allowed(const HttpConfig *cfg, const char *url) {

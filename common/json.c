@@ -84,8 +84,8 @@ int json_get_int(const cJSON *obj, const char *key, int64_t *ret) {
     if (!cJSON_IsNumber(v))
         return -EBADMSG;
     double d = v->valuedouble;
-    if (!isfinite(d) || d != floor(d) || d < -9007199254740992.0 || d > 9007199254740992.0)
-        return -EBADMSG; /* beyond 2^53 a double no longer holds every integer */
+    if (!isfinite(d) || d != floor(d) || d <= -9007199254740992.0 || d >= 9007199254740992.0)
+        return -EBADMSG; /* from 2^53 on a double no longer holds every integer */
     *ret = (int64_t)d;
     return 0;
 }

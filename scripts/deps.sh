@@ -1,0 +1,62 @@
+#!/bin/bash
+# Installs what cvm-agent needs to build, test and run its demo on Debian 12.
+# As root it installs the missing packages with apt-get; otherwise it prints
+# the exact command to run. Usage: scripts/deps.sh [--check]
+set -euo pipefail
+
+packages=(
+    autoconf
+    autoconf-archive
+    automake
+    clang
+    clang-format
+    cppcheck
+    gcc
+    git
+    iproute2
+    libcjson-dev
+    libclang-rt-14-dev
+    libcmocka-dev
+    libcurl4-openssl-dev
+    libinih-dev
+    libssl-dev
+    libtss2-dev
+    make
+    openssl
+    pandoc
+    pkg-config
+    procps
+    python3
+    python3-cryptography
+    shellcheck
+    swtpm
+    swtpm-tools
+    tpm2-tools
+    valgrind
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#packages[@]} packages installed"
+    exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+    echo "deps: missing: ${missing[*]}"
+    exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing packages; run as root:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

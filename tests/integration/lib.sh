@@ -98,6 +98,7 @@ PY
 
 # Starts a fresh swtpm (TPM 2.0, TPM2_Startup done) with its own state dir and
 # exports CVM_AGENT_TCTI / TPM2TOOLS_TCTI. Retries when a port race is lost.
+# shellcheck disable=SC2034 # SWTPM_* are for the sourcing test
 swtpm_start() {
     require_cmd swtpm
     local state="$TEST_DIR/swtpm" port attempt pid
@@ -129,8 +130,8 @@ swtpm_start() {
 }
 
 _wait_port() {
-    local port=$1 pid=$2 i
-    for i in $(seq 1 100); do
+    local port=$1 pid=$2 _
+    for _ in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || return 1
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0

@@ -13,9 +13,13 @@ Tokens are signed with SIM/pki/maa-signing.key. Errors are 400
 {"error":{"code":"InvalidParameter","message":...}} as MAA answers attestation
 failures; a missing api-version gives 400 MissingApiVersionParameter.
 
-Faults (simhttp.Faults): bad-signature (JWT signature corrupted),
-expired-token (exp in the past), wrong-nonce (client-payload/nonce claim
-altered), wrong-transfer-key (x-ms-runtime key is not the certified EncKey).
+Faults (simhttp.Faults; the hyphenated spellings are accepted too):
+  wrong_signature     the JWT signature is corrupted
+  expired_token       iat/nbf/exp lie in the past (exp = now - 1 h)
+  wrong_nonce         client-payload nonce (AzureGuest) / nonce claim altered
+  wrong_transfer_key  the sealed reply is wrapped to another RSA key (the
+                      TPM cannot open it); with args {"mode": "claim"} it is
+                      wrapped correctly but x-ms-runtime.keys[0] is another key
 """
 
 import base64
@@ -47,6 +51,14 @@ TRANSPORT_AAD = b"Transport Key"  # §2.1 unseal step 2
 EKU_AK = "2.23.133.8.3"           # TCG AIK certificate EKU
 AMD_OID = "1.3.6.1.4.1.3704.1"
 SGX_EXT_OID = "1.2.840.113741.1.13.1"
+
+
+FAULT_ALIASES = {
+    "wrong_signature": ("wrong_signature", "bad-signature", "wrong-signature"),
+    "expired_token": ("expired_token", "expired-token"),
+    "wrong_nonce": ("wrong_nonce", "wrong-nonce"),
+    "wrong_transfer_key": ("wrong_transfer_key", "wrong-transfer-key"),
+}
 
 
 class AttestationError(Exception):
@@ -222,6 +234,17 @@ class MaaService:
         except AttestationError as e:
             return simhttp.error_response(e.status, e.code, str(e))
 
+    def _fault(self, name):
+        return any(self.faults.active(n) for n in FAULT_ALIASES[name])
+
+    def _fault_args(self, name):
+        get = getattr(self.faults, "args", None)
+        out = {}
+        if get:
+            for n in FAULT_ALIASES[name]:
+                out.update(get(n) or {})
+        return out
+
     def _issuer(self, req):
         if self.issuer:
             return self.issuer.rstrip("/")
@@ -233,7 +256,7 @@ class MaaService:
         header = {"alg": "RS256", "jku": iss + "/certs", "kid": self.kid, "typ": "JWT",
                   "x5c": [b64std(self.cert_der)]}
         now = _now()
-        if self.faults.active("expired-token"):
+        if self._fault("expired_token"):
             now -= TOKEN_LIFETIME + 3600
         full = {"exp": now + TOKEN_LIFETIME, "iat": now, "iss": iss, "jti": secrets.token_hex(32),
                 "nbf": now}
@@ -243,7 +266,7 @@ class MaaService:
         signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
                          b64url(json.dumps(full, separators=(",", ":")).encode())).encode()
         sig = self.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        if self.faults.active("bad-signature"):
+        if self._fault("wrong_signature"):
             sig = bytes([sig[0] ^ 0x01]) + sig[1:]
         return signing_input.decode() + "." + b64url(sig)
 
@@ -267,6 +290,8 @@ class MaaService:
             raise AttestationError("SnpReport version %d is not supported" % version)
         if struct.unpack_from("<I", report, 0x34)[0] != 1:
             raise AttestationError("SnpReport signature algorithm is not ECDSA P-384")
+        if (struct.unpack_from("<I", report, 0x48)[0] >> 2) & 7 != 0:   # tee-formats §1.1 SIGNING_KEY
+            raise AttestationError("SnpReport is not signed by a VCEK")
         certs = _split_pem(chain_pem)
         if len(certs) < 2:
             raise AttestationError("VcekCertChain must hold the VCEK and its ASK (and ARK)")
@@ -345,6 +370,8 @@ class MaaService:
         ver, akt, tee = struct.unpack_from("<HHI", quote, 0)
         if ver not in (4, 5) or akt != 2 or tee != 0x81:
             raise AttestationError("TD quote header: version %d, key type %d, TEE 0x%x unsupported" % (ver, akt, tee))
+        if quote[12:28] != bytes.fromhex("939a7233f79c4ca9940a0db3957f0607"):   # tee-formats §2.2
+            raise AttestationError("TD quote QE vendor ID is not Intel's")
         if ver == 4:
             body_off, body_len = 48, 584
         else:
@@ -407,6 +434,17 @@ class MaaService:
         }
         return claims, body[520:584], not (td_attr & 1)
 
+    def _check_aik_cert(self, akcert):
+        """AIK certificate issued by the test vTPM CA, valid now, with the AIK EKU."""
+        _verify_cert_signed_by(akcert, self.vtpm_ca, "AIK certificate")
+        _check_validity(akcert, "AIK certificate")
+        try:
+            eku = akcert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            if x509.ObjectIdentifier(EKU_AK) not in eku:
+                raise x509.ExtensionNotFound("", None)
+        except x509.ExtensionNotFound:
+            raise AttestationError("AIK certificate lacks the AIK certificate EKU %s." % EKU_AK)
+
     @staticmethod
     def _check_binding(report_data, runtime):
         if report_data[:32] != hashlib.sha256(runtime).digest() or report_data[32:] != bytes(32):
@@ -432,14 +470,7 @@ class MaaService:
             akcert = x509.load_der_x509_certificate(b64any(_need(tpm, "AikCert", "TpmInfo", str), "AikCert"))
         except ValueError:
             raise AttestationError("TpmInfo.AikCert is not a DER X.509 certificate.")
-        _verify_cert_signed_by(akcert, self.vtpm_ca, "AIK certificate")
-        _check_validity(akcert, "AIK certificate")
-        try:
-            eku = akcert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            if x509.ObjectIdentifier(EKU_AK) not in eku:
-                raise x509.ExtensionNotFound("", None)
-        except x509.ExtensionNotFound:
-            raise AttestationError("AIK certificate lacks the AIK certificate EKU %s." % EKU_AK)
+        self._check_aik_cert(akcert)
         # --- AK public
         try:
             aik = ts.Public(b64any(_need(tpm, "AikPub", "TpmInfo", str), "AikPub"), sized=True)
@@ -560,12 +591,17 @@ class MaaService:
         if not isinstance(payload, dict):
             raise AttestationError("ClientPayload must be a JSON object.")
         self._nonce_once(payload.get("nonce"))
-        if self.faults.active("wrong-nonce") and "nonce" in payload:
+        if self._fault("wrong_nonce") and "nonce" in payload:
             payload = dict(payload, nonce=b64std(secrets.token_bytes(8)))
         # --- token
         en, ee = _jwk_rsa(enc.rsa_public_key())
-        if self.faults.active("wrong-transfer-key"):
-            en, ee = _jwk_rsa(rsa.generate_private_key(65537, 2048).public_key())
+        seal_to = enc.rsa_public_key()
+        if self._fault("wrong_transfer_key"):
+            other = rsa.generate_private_key(65537, 2048).public_key()
+            if self._fault_args("wrong_transfer_key").get("mode") == "claim":
+                en, ee = _jwk_rsa(other)
+            else:
+                seal_to = other
 
         def s(field):
             v = _ci_get(ai, field)
@@ -596,7 +632,7 @@ class MaaService:
                 claims["x-ms-azurevm-vmid"] = vmid
             claims["x-ms-isolation-tee"] = tee_claims
         jwt = self._sign_jwt(self._issuer(req), claims)
-        return simhttp.json_response(200, {"token": self._seal(jwt, enc.rsa_public_key())})
+        return simhttp.json_response(200, {"token": self._seal(jwt, seal_to)})
 
     @staticmethod
     def _seal(jwt, enc_pub):
@@ -638,7 +674,7 @@ class MaaService:
         nonce = _ci_get(body, "nonce")
         if nonce is not None:
             self._nonce_once(nonce)
-            claims["nonce"] = b64std(secrets.token_bytes(8)) if self.faults.active("wrong-nonce") else nonce
+            claims["nonce"] = b64std(secrets.token_bytes(8)) if self._fault("wrong_nonce") else nonce
         return simhttp.json_response(200, {"token": self._sign_jwt(self._issuer(req), claims)})
 
     def _sevsnp_vm(self, req, body):

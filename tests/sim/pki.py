@@ -158,7 +158,10 @@ def _gen_amd(d, product, tcb, chip_id, turin):
               "-days", "2555", "-set_serial", "0", "-extfile", cnf, "-extensions", "vcek_ext",
               "-out", p("vcek.pem")] + _PSS)
     _run(["openssl", "x509", "-in", p("vcek.pem"), "-outform", "DER", "-out", p("vcek.der")])
-    ask, ark = open(p("ask.pem"), "rb").read(), open(p("ark.pem"), "rb").read()
+    with open(p("ask.pem"), "rb") as f:
+        ask = f.read()
+    with open(p("ark.pem"), "rb") as f:
+        ark = f.read()
     _write(p("cert_chain.pem"), ask + ark)  # KDS order: ASK then ARK (tee-formats.md §1.6)
     for k in ("ark.key", "ask.key", "vcek.key"):
         os.chmod(p(k), 0o600)

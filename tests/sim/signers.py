@@ -1,3 +1,4 @@
+#!/usr/bin/python3
 """Report signers of the simulated platform, using the test PKIs of pki.py.
 
 * snp_report(...)            SEV-SNP ATTESTATION_REPORT v2/v3/v5 signed by the test VCEK
@@ -221,7 +222,11 @@ def jwk_from_public(pub, kid, key_ops):
 
 def _load_pub(p):
     if isinstance(p, (bytes, str)):
-        data = p if isinstance(p, bytes) else open(p, "rb").read()
+        if isinstance(p, bytes):
+            data = p
+        else:
+            with open(p, "rb") as f:
+                data = f.read()
         return serialization.load_pem_public_key(data)
     return p
 

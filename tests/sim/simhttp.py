@@ -101,6 +101,10 @@ class Faults:
     def active(self, name):
         return name in self._on
 
+    def args(self, name):
+        """Arguments of an active fault ({} here; the server's fault table has them)."""
+        return {}
+
     def set(self, name, on=True):
         if on:
             self._on.add(name)
