@@ -48,7 +48,9 @@ _Static_assert(TDX_CMD_GET_REPORT0 == 0xC4405401u, "TDX_CMD_GET_REPORT0 per uapi
 int tdx_guest_get_report(const char *device, const uint8_t report_data[TDX_REPORT_DATA_SIZE],
                          uint8_t ret[TDX_TDREPORT_SIZE]) {
     struct tdx_report_req req = {0};
-    _cleanup_close_ int fd = open(device ? device : TDX_GUEST_DEVICE_DEFAULT, O_RDWR | O_CLOEXEC);
+    if (!device)
+        device = TDX_GUEST_DEVICE_DEFAULT;
+    _cleanup_close_ int fd = open(device, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return log_debug_errno(-errno, "cannot open '%s': %m", device);
     memcpy(req.reportdata, report_data, TDX_REPORT_DATA_SIZE);
