@@ -43,6 +43,10 @@ typedef struct AgentConfig {
     char *snp_device;       /* /dev/sev-guest */
     char *snp_configfs_tsm; /* /sys/kernel/config/tsm/report */
     char *report_source;    /* sev-guest, configfs, vtpm, or unset = first that exists */
+    /* [tdx] */
+    char *tdx_device;       /* /dev/tdx_guest */
+    char *tdx_configfs_tsm; /* /sys/kernel/config/tsm/report */
+    char *tdx_imds_url;     /* IMDS base URL for /acc/tdquote */
     /* [trust] */
     char **trust_anchors; /* NULL-terminated; extra (non-production) anchors */
 } AgentConfig;

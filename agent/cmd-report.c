@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/hcl.h"
+#include "agent/report-tdx.h"
 #include "agent/verify-snp.h"
 #include "agent/verify.h"
 #include "common/codec.h"
@@ -36,7 +37,10 @@ void report_usage(FILE *f) {
                "Options:\n"
                "      --source SRC       configfs (configfs-tsm), sev-guest (/dev/sev-guest) or\n"
                "                         vtpm (Azure HCL report); default: [snp] report-source,\n"
-               "                         else the first of these that exists\n"
+               "                         else the first of these that exists; TDX: tdx-guest\n"
+               "                         (/dev/tdx_guest TDREPORT), tdx-configfs (TD quote\n"
+               "                         through configfs-tsm) or azure-tdx (TD quote from IMDS\n"
+               "                         for the vTPM HCL report's TDREPORT), paths in [tdx]\n"
                "      --report-data HEX  up to 64 bytes for REPORT_DATA (vtpm: the user data\n"
                "                         the HCL report's runtime claims carry); zero-padded\n"
                "      --vmpl N           VMPL to request (0..3, default 0; not for vtpm)\n"
@@ -202,6 +206,15 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
     }
     if (optind < argc)
         return log_error("report: unexpected argument '%s'", argv[optind]), CVM_EXIT_USAGE;
+    if (report_tdx_is_source(source)) {
+        if (vmpl != 0 || certs_path || verify)
+            return log_error("--vmpl, --certs-out and --verify do not apply to '%s'; verify a TD "
+                             "quote with 'cvm-agent verify --tdx-quote'",
+                             source),
+                   CVM_EXIT_USAGE;
+        return report_tdx_command(ctx, source, have_data ? data : NULL, deadline_ms, out_path,
+                                  json);
+    }
 
     const char *tsm = ctx->cfg.snp_configfs_tsm ? ctx->cfg.snp_configfs_tsm : SNP_CONFIGFS_TSM;
     const char *dev = ctx->cfg.snp_device ? ctx->cfg.snp_device : SNP_SEV_GUEST_DEVICE;

@@ -25,10 +25,25 @@ void verify_usage(FILE *f) {
             "Evidence (one kind per run):\n"
             "      --snp-report F       an SEV-SNP attestation report (binary or hex)\n"
             "      --hcl-report F       an Azure HCL report (SNP or TDX inside)\n"
+            "      --td-quote F         with --hcl-report of a TDX VM: the TD quote for its\n"
+            "                           TDREPORT (verified, and bound to the TDREPORT)\n"
             "      --vcek F             the report's VCEK/VLEK (PEM or DER; more PEM\n"
             "                           certificates in the file join the chain)\n"
             "      --cert-chain F       ASK/ASVK and ARK (PEM, as KDS cert_chain); without\n"
             "                           --vcek: cache, THIM ([snp] thim) and AMD KDS\n"
+            "      --tdx-quote F        a TDX quote (v4/v5), verified to the Intel SGX Root CA;\n"
+            "                           with --tcb-info F --qe-identity F [--crl F]...\n"
+            "                           [--collateral-chain F] also its TCB status; with\n"
+            "                           --event-log CCEL which RTMRs the log replays to; debug\n"
+            "                           TDs are rejected unless --allow-debug; --measurement\n"
+            "                           MRTD and --report-data HEX (a prefix) compare those\n"
+            "                           fields\n"
+            "      --tdreport F         a 1024-byte TDX TDREPORT (hash checks; its MAC is only\n"
+            "                           checkable on the platform)\n"
+            "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
+            "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
+            "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
+            "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
             "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
             "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
             "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
@@ -43,6 +58,14 @@ void verify_usage(FILE *f) {
             "      --report-data HEX    expected report_data (a prefix may be given)\n"
             "      --host-data HEX      expected host_data\n"
             "      --vmpl N             required VMPL (0..3)\n"
+            "      --policy F           a JSON policy file (see cvm-agent(8))\n"
+            "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
+            "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
+            "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
+            "        [--nonce HEX]      the expected qualifying data\n"
+            "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
+            "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
+            "      --policy F           a JSON policy file (format: snp/README.md)\n"
             "      --policy F           a JSON policy file (format: cvm-agent(8))\n"
             "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
             "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
@@ -96,10 +119,14 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
         return verify_snp;
     if (o->hcl_report)
         return verify_hcl;
+    if (o->tdx_quote || o->tdreport)
+        return verify_tdx;
     if (o->tpm_quote)
         return verify_tpm_quote;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)
         return verify_event_log;
+    if (o->tpm_quote)
+        return verify_tpm_quote;
     return NULL;
 }
 

@@ -50,6 +50,9 @@ static const ConfigKey config_keys[] = {
     KEY("snp", "device", KEY_STRING, snp_device),
     KEY("snp", "configfs-tsm", KEY_STRING, snp_configfs_tsm),
     KEY("snp", "report-source", KEY_STRING, report_source),
+    KEY("tdx", "device", KEY_STRING, tdx_device),
+    KEY("tdx", "configfs-tsm", KEY_STRING, tdx_configfs_tsm),
+    KEY("tdx", "imds-url", KEY_STRING, tdx_imds_url),
     KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
 };
 

@@ -552,11 +552,7 @@ int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
         cJSON *td = cJSON_AddObjectToObject(out, "tdreport");
         if (!td || tdreport_to_json(h.hw_report, h.hw_report_len, td) < 0)
             return -ENOMEM;
-        json_add_bool(out, "td_quote_verified", false);
-        json_add_string(out, "note",
-                        "the TDREPORT is not verifiable off-platform; TDX quote verification "
-                        "needs --td-quote");
-        return verify_pass(out);
+        return verify_tdx_hcl_quote(ctx, opts, h.hw_report, h.hw_report_len, out);
     }
 
     SnpReport rep;

@@ -69,9 +69,14 @@ int verify_fail(cJSON *out, int r, const char *fmt, ...) _printf_(3, 4);
 int verify_pass(cJSON *out);
 
 /* Handlers, one file each. */
-int verify_snp(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);       /* verify-snp.c */
-int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);       /* verify-snp.c */
-int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);       /* verify-tdx.c */
+int verify_snp(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-snp.c */
+int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-snp.c */
+int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tdx.c */
+/* An HCL report's TDREPORT (hash checks) and, with opts->td_quote, the TD quote
+ * for it: verified, and its MRTD, RTMRs, REPORTDATA, TEE_TCB_SVN and MRSEAM
+ * equal the TDREPORT's. Sets "verified". (verify-tdx.c) */
+int verify_tdx_hcl_quote(AgentContext *ctx, const VerifyOptions *opts, const uint8_t *tdreport,
+                         size_t len, cJSON *out);
 int verify_tpm_quote(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tpm.c */
 int verify_event_log(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tpm.c */
 

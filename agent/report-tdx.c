@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * TDX evidence for `cvm-agent report` (see report-tdx.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/hcl.h"
+#include "agent/report-tdx.h"
+#include "common/fileio.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "tdx/tdx.h"
+#include "tpm/tpm.h"
+
+bool report_tdx_is_source(const char *source) {
+    return streq_ptr(source, "tdx-guest") || streq_ptr(source, "tdx-configfs") ||
+           streq_ptr(source, "azure-tdx");
+}
+
+static int add_mrs(cJSON *out, const uint8_t *mrtd, const uint8_t rtmr[4][TDX_MR_SIZE],
+                   const uint8_t *report_data, uint64_t attributes) {
+    if (json_add_hex(out, "mrtd", mrtd, TDX_MR_SIZE) < 0)
+        return -ENOMEM;
+    for (unsigned i = 0; i < 4; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "rtmr%u", i);
+        if (json_add_hex(out, k, rtmr[i], TDX_MR_SIZE) < 0)
+            return -ENOMEM;
+    }
+    if (json_add_hex(out, "report_data", report_data, TDX_REPORT_DATA_SIZE) < 0 ||
+        json_add_bool(out, "debug", attributes & TDX_ATTR_DEBUG) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static void sleep_ms(uint64_t ms) {
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The HCL report from NV 0x01400001; with data, after writing it to NV
+ * 0x01400002 and polling until the runtime claims carry it
+ * (azure-wire-formats.md §1.5). */
+static int read_hcl(AgentContext *ctx, const uint8_t *data, uint64_t deadline_ms, uint8_t **ret,
+                    size_t *ret_len) {
+    int r;
+    if (data) {
+        _cleanup_tpm_ TpmContext *t = NULL;
+        r = tpm_open(ctx->cfg.tcti, &t);
+        if (r < 0)
+            return log_error_errno(r, "cannot open the TPM '%s': %s", ctx->cfg.tcti, strerror(-r));
+        r = tpm_nv_write(t, HCL_NV_INDEX_USER_DATA, data, HCL_USER_DATA_SIZE);
+        if (r < 0)
+            return log_error_errno(r, "cannot write the HCL user data to NV 0x%08x: %s",
+                                   HCL_NV_INDEX_USER_DATA, strerror(-r));
+    }
+    uint64_t start = now_monotonic_ms(), wait = 20;
+    for (unsigned polls = 1;; polls++) {
+        _cleanup_free_ uint8_t *d = NULL;
+        size_t n = 0;
+        {
+            _cleanup_tpm_ TpmContext *t = NULL;
+            r = tpm_open(ctx->cfg.tcti, &t);
+            if (r < 0)
+                return log_error_errno(r, "cannot open the TPM '%s': %s", ctx->cfg.tcti,
+                                       strerror(-r));
+            r = tpm_nv_read(t, HCL_NV_INDEX_REPORT, &d, &n);
+        }
+        if (r == -ENOENT)
+            return log_error_errno(r, "the vTPM has no HCL report (NV 0x%08x undefined)",
+                                   HCL_NV_INDEX_REPORT);
+        if (r < 0)
+            return log_error_errno(r, "cannot read the HCL report from NV 0x%08x: %s",
+                                   HCL_NV_INDEX_REPORT, strerror(-r));
+        HclReport h;
+        _cleanup_json_ cJSON *claims = NULL;
+        uint8_t ud[HCL_USER_DATA_SIZE];
+        if (!data ||
+            (hcl_report_parse(d, n, &h, NULL) == 0 && hcl_runtime_claims(&h, &claims) == 0 &&
+             hcl_user_data(claims, ud) == 0 && memcmp(ud, data, sizeof(ud)) == 0)) {
+            *ret = TAKE_PTR(d);
+            *ret_len = n;
+            return 0;
+        }
+        uint64_t elapsed = now_monotonic_ms() - start;
+        if (elapsed >= deadline_ms)
+            return log_error_errno(-ETIMEDOUT,
+                                   "the HCL report did not carry the new user data within %llu ms "
+                                   "(%u reads)",
+                                   (unsigned long long)deadline_ms, polls);
+        sleep_ms(wait < deadline_ms - elapsed ? wait : deadline_ms - elapsed);
+        wait = wait * 2 > 500 ? 500 : wait * 2;
+    }
+}
+
+static int quote_out(const uint8_t *q, size_t n, cJSON *out, TdxQuote *ret) {
+    _cleanup_free_ char *err = NULL;
+    int r = tdx_quote_parse(q, n, ret, &err);
+    if (r < 0)
+        return log_error_errno(-EBADMSG, "the TD quote does not parse: %s", err ? err : "?");
+    if (json_add_string(out, "evidence", "tdx-quote") < 0 ||
+        json_add_int(out, "quote_version", ret->version) < 0 ||
+        add_mrs(out, ret->body.mrtd, ret->body.rtmr, ret->body.report_data,
+                ret->body.td_attributes) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int azure_tdx(AgentContext *ctx, const uint8_t *data, uint64_t deadline_ms, uint8_t **ret,
+                     size_t *ret_len, cJSON *out) {
+    _cleanup_free_ uint8_t *hcl = NULL;
+    _cleanup_free_ char *err = NULL;
+    size_t hcl_len = 0;
+    HclReport h;
+    const char *herr = NULL;
+    TdxTdReport t;
+    int r;
+
+    r = read_hcl(ctx, data, deadline_ms, &hcl, &hcl_len);
+    if (r < 0)
+        return r;
+    r = hcl_report_parse(hcl, hcl_len, &h, &herr);
+    if (r < 0)
+        return log_error_errno(r, "the vTPM's HCL report: %s", herr ? herr : "malformed");
+    if (h.report_type != HCL_REPORT_TDX)
+        return log_error_errno(-ENODEV, "the HCL report holds a '%s' report, not TDX",
+                               hcl_report_type_name(h.report_type));
+    if (h.hw_report_len < TDX_TDREPORT_SIZE ||
+        tdx_report_parse(h.hw_report, TDX_TDREPORT_SIZE, false, &t) < 0)
+        return log_error_errno(-EBADMSG, "the HCL report's TDREPORT does not parse");
+    if (json_add_bool(out, "runtime_data_bound", hcl_runtime_data_bound(&h, NULL)) < 0)
+        return -ENOMEM;
+
+    HttpConfig http;
+    agent_http_config(&ctx->cfg, &http);
+    const char *url = ctx->cfg.tdx_imds_url ? ctx->cfg.tdx_imds_url : TDX_IMDS_URL_DEFAULT;
+    uint8_t *q = NULL;
+    size_t qn = 0;
+    r = tdx_imds_get_quote(&http, url, h.hw_report, &q, &qn, &err);
+    if (r < 0)
+        return log_error_errno(r, "cannot get a TD quote from IMDS: %s", err ? err : strerror(-r));
+    TdxQuote tq;
+    r = quote_out(q, qn, out, &tq);
+    if (r < 0) {
+        free(q);
+        return r;
+    }
+    /* the quote must be for this TDREPORT */
+    bool same = memcmp(tq.body.mrtd, t.td.mrtd, TDX_MR_SIZE) == 0 &&
+                memcmp(tq.body.rtmr, t.td.rtmr, sizeof(t.td.rtmr)) == 0 &&
+                memcmp(tq.body.report_data, t.report_data, TDX_REPORT_DATA_SIZE) == 0;
+    if (!same) {
+        free(q);
+        return log_error_errno(-EBADMSG, "IMDS returned a quote for another TD report (MRTD, "
+                                         "RTMRs or REPORTDATA differ)");
+    }
+    *ret = q;
+    *ret_len = qn;
+    return 0;
+}
+
+int report_tdx(AgentContext *ctx, const char *source, const uint8_t *data, uint64_t deadline_ms,
+               uint8_t **ret, size_t *ret_len, cJSON *out) {
+    static const uint8_t zeros[TDX_REPORT_DATA_SIZE] = {0};
+    int r;
+
+    if (json_add_string(out, "source", source) < 0)
+        return -ENOMEM;
+    if (streq(source, "tdx-guest")) {
+        const char *dev = ctx->cfg.tdx_device ? ctx->cfg.tdx_device : TDX_GUEST_DEVICE_DEFAULT;
+        uint8_t rep[TDX_TDREPORT_SIZE];
+        TdxTdReport t;
+        bool a = false, b = false;
+        r = tdx_guest_get_report(dev, data ? data : zeros, rep);
+        if (r < 0)
+            return log_error_errno(r, "cannot get a TDREPORT from '%s': %s", dev, strerror(-r));
+        r = tdx_report_parse(rep, sizeof(rep), false, &t);
+        if (r < 0)
+            return log_error_errno(r, "'%s' returned something that is not a TDREPORT", dev);
+        (void)tdx_report_check_hashes(&t, &a, &b);
+        if (json_add_string(out, "evidence", "tdreport") < 0 ||
+            add_mrs(out, t.td.mrtd, t.td.rtmr, t.report_data, t.td.attributes) < 0 ||
+            json_add_bool(out, "tee_tcb_info_hash_ok", a) < 0 ||
+            json_add_bool(out, "tee_info_hash_ok", b) < 0)
+            return -ENOMEM;
+        uint8_t *copy = malloc(sizeof(rep));
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, rep, sizeof(rep));
+        *ret = copy;
+        *ret_len = sizeof(rep);
+        return 0;
+    }
+    if (streq(source, "tdx-configfs")) {
+        const char *tsm =
+            ctx->cfg.tdx_configfs_tsm ? ctx->cfg.tdx_configfs_tsm : TDX_CONFIGFS_TSM_DEFAULT;
+        uint8_t *q = NULL;
+        size_t n = 0;
+        TdxQuote tq;
+        r = tdx_configfs_get_quote(tsm, data ? data : zeros, &q, &n);
+        if (r == -EBUSY)
+            return log_error_errno(-EAGAIN,
+                                   "configfs-tsm: another writer kept changing the "
+                                   "report entry under '%s'; try again",
+                                   tsm);
+        if (r < 0)
+            return log_error_errno(r, "cannot get a TD quote through configfs-tsm '%s': %s", tsm,
+                                   strerror(-r));
+        r = quote_out(q, n, out, &tq);
+        if (r < 0) {
+            free(q);
+            return r;
+        }
+        *ret = q;
+        *ret_len = n;
+        return 0;
+    }
+    if (streq(source, "azure-tdx"))
+        return azure_tdx(ctx, data, deadline_ms, ret, ret_len, out);
+    return log_error_errno(-EINVAL, "unknown TDX report source '%s'", source);
+}
+
+int report_tdx_command(AgentContext *ctx, const char *source, const uint8_t *data,
+                       uint64_t deadline_ms, const char *out_path, bool json) {
+    _cleanup_json_ cJSON *out = cJSON_CreateObject();
+    _cleanup_free_ uint8_t *ev = NULL;
+    size_t ev_len = 0;
+    int r;
+
+    if (!out)
+        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    r = report_tdx(ctx, source, data, deadline_ms, &ev, &ev_len, out);
+    if (r == -EINVAL)
+        return CVM_EXIT_USAGE;
+    if (r < 0) {
+        /* errors here are the platform's or the network's, never the user's */
+        int ec = cvm_exit_from_errno(r);
+        return ec == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT : CVM_EXIT_PLATFORM;
+    }
+    if (out_path && (r = write_file_atomic(out_path, ev, ev_len, 0644)) < 0)
+        return log_error_errno(r, "cannot write '%s': %s", out_path, strerror(-r)),
+               CVM_EXIT_PLATFORM;
+    if (json)
+        return agent_print_json(out);
+    for (const cJSON *c = out->child; c; c = c->next) {
+        if (cJSON_IsString(c))
+            printf("%s: %s\n", c->string, c->valuestring);
+        else if (cJSON_IsBool(c))
+            printf("%s: %s\n", c->string, cJSON_IsTrue(c) ? "yes" : "no");
+        else if (cJSON_IsNumber(c))
+            printf("%s: %lld\n", c->string, (long long)c->valuedouble);
+    }
+    return CVM_EXIT_OK;
+}
