@@ -125,8 +125,6 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
         return verify_tpm_quote;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)
         return verify_event_log;
-    if (o->tpm_quote)
-        return verify_tpm_quote;
     return NULL;
 }
 
