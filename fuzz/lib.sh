@@ -2,6 +2,7 @@
 # Sourced by the fuzz/run*.sh tests: replay corpora and real test vectors
 # through the fuzz targets (fuzz-main.c driver). A crash or sanitizer report
 # fails the test.
+# shellcheck disable=SC2034 # status and the paths are for the sourcing script
 set -euo pipefail
 builddir=${CVM_BUILDDIR:?}
 srcdir=${CVM_SRCDIR:?}
