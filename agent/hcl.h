@@ -88,4 +88,14 @@ const cJSON *hcl_find_jwk(const cJSON *claims, const char *kid);
 /* The "user-data" member decoded (64 bytes), -ENOENT when absent. */
 int hcl_user_data(const cJSON *claims, uint8_t out[HCL_USER_DATA_SIZE]);
 
+/*
+ * Reads the HCL report from the vTPM at tcti (NV 0x01400001; hcl-vtpm.c). With
+ * data (HCL_USER_DATA_SIZE bytes), first writes it to the user-data index
+ * 0x01400002 and polls, with backoff and without holding the TPM between
+ * reads, until the report's runtime claims carry it, for at most deadline_ms
+ * (-ETIMEDOUT after). Errors are logged. *ret is malloc'ed; the caller frees it.
+ */
+int hcl_vtpm_read(const char *tcti, const uint8_t *data, uint64_t deadline_ms, uint8_t **ret,
+                  size_t *ret_len);
+
 #endif

@@ -40,66 +40,6 @@ static int add_mrs(cJSON *out, const uint8_t *mrtd, const uint8_t rtmr[4][TDX_MR
     return 0;
 }
 
-static void sleep_ms(uint64_t ms) {
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* The HCL report from NV 0x01400001; with data, after writing it to NV
- * 0x01400002 and polling until the runtime claims carry it
- * (azure-wire-formats.md §1.5). */
-static int read_hcl(AgentContext *ctx, const uint8_t *data, uint64_t deadline_ms, uint8_t **ret,
-                    size_t *ret_len) {
-    int r;
-    if (data) {
-        _cleanup_tpm_ TpmContext *t = NULL;
-        r = tpm_open(ctx->cfg.tcti, &t);
-        if (r < 0)
-            return log_error_errno(r, "cannot open the TPM '%s': %s", ctx->cfg.tcti, strerror(-r));
-        r = tpm_nv_write(t, HCL_NV_INDEX_USER_DATA, data, HCL_USER_DATA_SIZE);
-        if (r < 0)
-            return log_error_errno(r, "cannot write the HCL user data to NV 0x%08x: %s",
-                                   HCL_NV_INDEX_USER_DATA, strerror(-r));
-    }
-    uint64_t start = now_monotonic_ms(), wait = 20;
-    for (unsigned polls = 1;; polls++) {
-        _cleanup_free_ uint8_t *d = NULL;
-        size_t n = 0;
-        {
-            _cleanup_tpm_ TpmContext *t = NULL;
-            r = tpm_open(ctx->cfg.tcti, &t);
-            if (r < 0)
-                return log_error_errno(r, "cannot open the TPM '%s': %s", ctx->cfg.tcti,
-                                       strerror(-r));
-            r = tpm_nv_read(t, HCL_NV_INDEX_REPORT, &d, &n);
-        }
-        if (r == -ENOENT)
-            return log_error_errno(r, "the vTPM has no HCL report (NV 0x%08x undefined)",
-                                   HCL_NV_INDEX_REPORT);
-        if (r < 0)
-            return log_error_errno(r, "cannot read the HCL report from NV 0x%08x: %s",
-                                   HCL_NV_INDEX_REPORT, strerror(-r));
-        HclReport h;
-        _cleanup_json_ cJSON *claims = NULL;
-        uint8_t ud[HCL_USER_DATA_SIZE];
-        if (!data ||
-            (hcl_report_parse(d, n, &h, NULL) == 0 && hcl_runtime_claims(&h, &claims) == 0 &&
-             hcl_user_data(claims, ud) == 0 && memcmp(ud, data, sizeof(ud)) == 0)) {
-            *ret = TAKE_PTR(d);
-            *ret_len = n;
-            return 0;
-        }
-        uint64_t elapsed = now_monotonic_ms() - start;
-        if (elapsed >= deadline_ms)
-            return log_error_errno(-ETIMEDOUT,
-                                   "the HCL report did not carry the new user data within %llu ms "
-                                   "(%u reads)",
-                                   (unsigned long long)deadline_ms, polls);
-        sleep_ms(wait < deadline_ms - elapsed ? wait : deadline_ms - elapsed);
-        wait = wait * 2 > 500 ? 500 : wait * 2;
-    }
-}
-
 static int quote_out(const uint8_t *q, size_t n, cJSON *out, TdxQuote *ret) {
     _cleanup_free_ char *err = NULL;
     int r = tdx_quote_parse(q, n, ret, &err);
@@ -123,7 +63,7 @@ static int azure_tdx(AgentContext *ctx, const uint8_t *data, uint64_t deadline_m
     TdxTdReport t;
     int r;
 
-    r = read_hcl(ctx, data, deadline_ms, &hcl, &hcl_len);
+    r = hcl_vtpm_read(ctx->cfg.tcti, data, deadline_ms, &hcl, &hcl_len);
     if (r < 0)
         return r;
     r = hcl_report_parse(hcl, hcl_len, &h, &herr);
