@@ -11,6 +11,11 @@ agent --version | grep -q "^cvm-agent [0-9]" || fail "--version"
 agent -h verify | grep -q "Usage: cvm-agent verify" || fail "-h verify"
 agent help verify | grep -q "Usage: cvm-agent verify" || fail "help verify"
 agent verify -h | grep -q "Usage: cvm-agent verify" || fail "verify -h"
+for cmd in "" report verify; do
+    # shellcheck disable=SC2086 # "" is the global help
+    dup=$(agent -h $cmd | grep -E '^ +-' | sort | uniq -d)
+    [ -z "$dup" ] || fail "help of '${cmd:-cvm-agent}' lists an option twice: $dup"
+done
 pass_msg "help per command"
 
 err=$(agent --no-such-option 2>&1 >/dev/null) && fail "unknown option accepted"
