@@ -43,10 +43,12 @@ typedef struct AgentConfig {
     char *snp_device;       /* /dev/sev-guest */
     char *snp_configfs_tsm; /* /sys/kernel/config/tsm/report */
     char *report_source;    /* sev-guest, configfs, vtpm, or unset = first that exists */
+    int snp_crl;            /* SnpCrlMode: require, best-effort (default), off */
     /* [tdx] */
-    char *tdx_device;       /* /dev/tdx_guest */
-    char *tdx_configfs_tsm; /* /sys/kernel/config/tsm/report */
-    char *tdx_imds_url;     /* IMDS base URL for /acc/tdquote */
+    char *tdx_device;            /* /dev/tdx_guest */
+    char *tdx_configfs_tsm;      /* /sys/kernel/config/tsm/report */
+    char *tdx_imds_url;          /* IMDS base URL for /acc/tdquote */
+    uint64_t tdx_crl_max_age_ms; /* a CRL without nextUpdate is stale this long after issue */
     /* [trust] */
     char **trust_anchors; /* NULL-terminated; extra (non-production) anchors */
 } AgentConfig;

@@ -247,7 +247,7 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
             return log_error("the report does not carry the requested report data"),
                    CVM_EXIT_PLATFORM;
         if (verify) {
-            VerifyOptions vo = {.at = -1, .vmpl = -1, .allow_debug = allow_debug};
+            VerifyOptions vo = {.at = now_realtime_s(), .vmpl = -1, .allow_debug = allow_debug};
             const char *none[] = {NULL};
             vo.measurements = none;
             vo.trust_anchors = (const char **)ctx->cfg.trust_anchors;

@@ -187,7 +187,7 @@ int cmd_verify(AgentContext *ctx, int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    VerifyOptions o = {.at = -1, .vmpl = -1};
+    VerifyOptions o = {.at = now_realtime_s(), .vmpl = -1};
     size_t n_anchors = 0, n_crls = 0, n_meas = 0, n_cfg_anchors = 0;
     for (char **a = ctx->cfg.trust_anchors; a && *a; a++)
         n_cfg_anchors++;

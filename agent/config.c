@@ -14,6 +14,8 @@
 
 #include "agent/agent.h"
 #include "common/log.h"
+#include "snp/snp.h"
+#include "tdx/tdx.h"
 
 typedef enum {
     KEY_STRING,
@@ -21,6 +23,7 @@ typedef enum {
     KEY_BOOL,
     KEY_U32,
     KEY_DURATION,
+    KEY_SNP_CRL, /* require, best-effort, off */
 } KeyType;
 
 typedef struct ConfigKey {
@@ -50,9 +53,11 @@ static const ConfigKey config_keys[] = {
     KEY("snp", "device", KEY_STRING, snp_device),
     KEY("snp", "configfs-tsm", KEY_STRING, snp_configfs_tsm),
     KEY("snp", "report-source", KEY_STRING, report_source),
+    KEY("snp", "crl", KEY_SNP_CRL, snp_crl),
     KEY("tdx", "device", KEY_STRING, tdx_device),
     KEY("tdx", "configfs-tsm", KEY_STRING, tdx_configfs_tsm),
     KEY("tdx", "imds-url", KEY_STRING, tdx_imds_url),
+    KEY("tdx", "crl-max-age", KEY_DURATION, tdx_crl_max_age_ms),
     KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
 };
 
@@ -63,6 +68,8 @@ void agent_config_init(AgentConfig *cfg) {
         .http_attempts = 5,
         .http_backoff_ms = 500,
         .snp_kds = true,
+        .snp_crl = SNP_CRL_BEST_EFFORT,
+        .tdx_crl_max_age_ms = UINT64_C(1000) * TDX_CRL_MAX_AGE_DEFAULT,
     };
 }
 
@@ -143,9 +150,19 @@ static int set_key(AgentConfig *cfg, const char *section, const char *key, const
     case KEY_DURATION:
         r = parse_duration_ms(value, (uint64_t *)field);
         if (r < 0)
-            snprintf(err, errlen, "'%s.%s' wants a duration such as 30s or 500ms, not '%s'",
+            snprintf(err, errlen, "'%s.%s' wants a duration such as 30s, 500ms or 30d, not '%s'",
                      section, key, value);
         return r;
+    case KEY_SNP_CRL: {
+        SnpCrlMode m;
+        r = snp_crl_mode_from_string(value, &m);
+        if (r < 0)
+            snprintf(err, errlen, "'%s.%s' wants require, best-effort or off, not '%s'", section,
+                     key, value);
+        else
+            *(int *)field = (int)m;
+        return r;
+    }
     }
     return -EINVAL;
 }

@@ -144,6 +144,7 @@ int agent_snp_fetch_config(const AgentConfig *cfg, SnpFetchConfig *ret, char **r
         .cache_dir = cache,
         .use_thim = cfg->snp_thim,
         .use_kds = cfg->snp_kds,
+        .crl_mode = (SnpCrlMode)cfg->snp_crl,
     };
     agent_http_config(cfg, &ret->http);
     *ret_cache = cache;
@@ -405,7 +406,22 @@ static int verify_snp_report(AgentContext *ctx, const VerifyOptions *opts, SnpRe
     if (json_add_string(out, "cert_source", snp_cert_source_name(src)) < 0)
         return -ENOMEM;
 
-    SnpVerifyInput in = {.signer = signer, .chain = chain, .anchors = anchors, .at = opts->at};
+    /* revocation: AMD's CRL for the chain ([snp] crl, or --crl offline) */
+    _cleanup_(snp_crl_done) SnpCrl crl = {0};
+    SnpFetchConfig cfc;
+    _cleanup_free_ char *ccache = NULL;
+    if (agent_snp_fetch_config(&ctx->cfg, &cfc, &ccache) < 0)
+        return -ENOMEM;
+    cfc.crl_files = opts->crls;
+    r = snp_crl_obtain(&cfc, p, rep->signing_key == SNP_SIGNING_KEY_VLEK, &crl);
+    if (r == -EINVAL || r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return json_add_string(out, "failed_check", "crl"),
+               verify_fail(out, r, "AMD's CRL cannot be obtained and [snp] crl = require");
+
+    SnpVerifyInput in = {
+        .signer = signer, .chain = chain, .anchors = anchors, .at = opts->at, .crl = &crl};
     r = snp_verify(rep, &in, &res);
     if (r == -ENOMEM)
         return r;
@@ -427,6 +443,7 @@ static int verify_snp_report(AgentContext *ctx, const VerifyOptions *opts, SnpRe
     if (res.root_fp[0]) {
         json_add_string(out, "root_fingerprint", res.root_fp);
         json_add_bool(out, "root_pinned", res.pinned_root);
+        json_add_bool(out, "crl_checked", res.crl_checked);
     }
     if (r < 0) {
         json_add_string(out, "failed_check", res.failed);

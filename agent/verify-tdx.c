@@ -318,14 +318,14 @@ int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
     TdxVerifyResult res = {0};
     int r;
 
-    (void)ctx;
     if (!opts->tdx_quote)
         return verify_tdreport(opts, out);
 
     r = load("TD quote", opts->tdx_quote, &f);
     if (r < 0)
         return r;
-    TdxVerifyParams p = {.at = opts->at};
+    TdxVerifyParams p = {.at = opts->at,
+                         .crl_max_age_s = (int64_t)(ctx->cfg.tdx_crl_max_age_ms / 1000)};
     r = load_anchors(opts, &anchors);
     if (r < 0)
         return r;

@@ -50,7 +50,7 @@ typedef struct VerifyOptions {
     int vmpl;                  /* SNP: required VMPL, -1 = any */
     /* trust and time */
     const char **trust_anchors; /* NULL-terminated: --trust-anchor and [trust] anchor */
-    int64_t at;                 /* verification time, seconds since the epoch; -1 = now */
+    int64_t at;                 /* verification time, seconds since the epoch (never "now") */
     bool json;
 } VerifyOptions;
 

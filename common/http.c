@@ -194,7 +194,10 @@ static int curl_errno(CURLcode rc) {
     case CURLE_COULDNT_RESOLVE_PROXY: return -EHOSTUNREACH;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM: return -EACCES; /* TLS says no: not a transient failure */
+    case CURLE_SSL_CERTPROBLEM:
+        /* the endpoint could not be authenticated: retrying will not help, but
+         * it says nothing about the evidence either (exit 3, not "no") */
+        return -ECONNABORTED;
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
@@ -367,5 +370,29 @@ const char *http_error_string(const HttpError *e) {
                  e->code ? e->code : "", e->message ? ": " : "", e->message ? e->message : "");
     else
         snprintf(buf, sizeof(buf), "%s", e->message ? e->message : "no response");
+    return buf;
+}
+
+const char *http_failure_string(const char *url, int r, const HttpError *e) {
+    static __thread char buf[1280];
+    char *host = NULL;
+    CURLU *u = curl_url();
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+        curl_url_get(u, CURLUPART_HOST, &host, 0);
+    if (r == -EINVAL)
+        snprintf(buf, sizeof(buf),
+                 "'%s' is not allowed: https is required (plain http only for the IMDS address "
+                 "" IMDS_HOST ", and for loopback with [http] allow-plain-http-loopback)",
+                 url);
+    else if (r == -ECONNABORTED)
+        snprintf(buf, sizeof(buf),
+                 "TLS with '%s' failed: %s; if it uses a private CA, name the CA's PEM file in "
+                 "[http] ca-bundle",
+                 host ? host : url, e && e->message ? e->message : "no detail");
+    else
+        snprintf(buf, sizeof(buf), "GET '%s': %s", url,
+                 e ? http_error_string(e) : strerror(r < 0 ? -r : r));
+    curl_free(host);
+    curl_url_cleanup(u);
     return buf;
 }

@@ -61,6 +61,8 @@ typedef struct HttpError {
  *   -EBADMSG       another 4xx (the service refused the request)
  *   -EAGAIN        429 or 5xx still after the last attempt or the deadline
  *   -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH   network failure after retries
+ *   -ECONNABORTED  TLS failed: the server's certificate is not trusted (see
+ *                  HttpConfig.ca_bundle) or not for that host; not retried
  *   -EPROTO        the response was too large or otherwise unusable
  * and fills *reterr (free with http_error_done) when given. For a non-2xx
  * answer the body is also returned in *ret when ret is not NULL.
@@ -72,6 +74,14 @@ void http_response_done(HttpResponse *r);
 void http_error_done(HttpError *e);
 /* One line for a log message, e.g. "HTTP 403 Forbidden: AccessDenied: ..." (static buffer). */
 const char *http_error_string(const HttpError *e);
+
+/*
+ * The one line a user sees when a request for url failed with r (static
+ * buffer): a refused URL says which rule refused it, a TLS failure names the
+ * host, libcurl's reason and the [http] ca-bundle key, anything else the
+ * HTTP status or network error.
+ */
+const char *http_failure_string(const char *url, int r, const HttpError *e);
 
 /* True when the URL may be requested under cfg (scheme and host rules above). */
 bool http_url_allowed(const HttpConfig *cfg, const char *url);

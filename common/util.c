@@ -27,6 +27,7 @@ CvmExit cvm_exit_from_errno(int r) {
     case ETIMEDOUT:
     case ECONNREFUSED:
     case ECONNRESET:
+    case ECONNABORTED:
     case EHOSTUNREACH:
     case ENETUNREACH:
     case EPROTO: return CVM_EXIT_TRANSIENT;
@@ -82,7 +83,7 @@ int parse_duration_ms(const char *s, uint64_t *ret) {
     static const struct {
         const char *suffix;
         uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {"", 1000}};
     if (!s || !*s)
         return -EINVAL;
     size_t n = strspn(s, "0123456789");
@@ -141,50 +142,79 @@ static int expect_char(const char **p, char c) {
     return 0;
 }
 
+static bool is_leap_year(int y) {
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int year, int mon) {
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return mon == 2 && is_leap_year(year) ? 29 : days[mon - 1];
+}
+
+/* "Z" or "±hh:mm" (RFC 3339 time-offset), in seconds east of UTC. */
+static int parse_offset(const char **p, int64_t *ret) {
+    int oh, om;
+    if (**p == 'Z' || **p == 'z') {
+        (*p)++;
+        *ret = 0;
+        return 0;
+    }
+    if (**p != '+' && **p != '-')
+        return -EINVAL;
+    int sign = **p == '-' ? -1 : 1;
+    (*p)++;
+    if (parse_digits(p, 2, &oh) < 0 || expect_char(p, ':') < 0 || parse_digits(p, 2, &om) < 0 ||
+        oh > 23 || om > 59)
+        return -EINVAL;
+    *ret = sign * (oh * 3600 + om * 60);
+    return 0;
+}
+
 int parse_rfc3339(const char *s, int64_t *ret) {
     int year, mon, day, hour, min, sec;
+    int64_t offset = 0;
     const char *p = s;
     if (!s)
         return -EINVAL;
     if (parse_digits(&p, 4, &year) < 0 || expect_char(&p, '-') < 0 ||
         parse_digits(&p, 2, &mon) < 0 || expect_char(&p, '-') < 0 || parse_digits(&p, 2, &day) < 0)
         return -EINVAL;
-    if (*p != 'T' && *p != 't' && *p != ' ')
+    if (*p != 'T' && *p != 't')
         return -EINVAL;
     p++;
     if (parse_digits(&p, 2, &hour) < 0 || expect_char(&p, ':') < 0 ||
         parse_digits(&p, 2, &min) < 0 || expect_char(&p, ':') < 0 || parse_digits(&p, 2, &sec) < 0)
         return -EINVAL;
-    if (*p == '.') { /* fractional seconds are ignored */
+    if (*p == '.') { /* fractional seconds are truncated */
         p++;
         if (!isdigit((unsigned char)*p))
             return -EINVAL;
         while (isdigit((unsigned char)*p))
             p++;
     }
-    int64_t offset = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, oh, om;
-        p++;
-        if (parse_digits(&p, 2, &oh) < 0 || expect_char(&p, ':') < 0 ||
-            parse_digits(&p, 2, &om) < 0 || oh > 23 || om > 59)
-            return -EINVAL;
-        offset = sign * (oh * 3600 + om * 60);
-    } else
+    if (parse_offset(&p, &offset) < 0 || *p != '\0')
         return -EINVAL;
-    if (*p != '\0')
-        return -EINVAL;
-    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+    /* a real calendar date; leap seconds (:60) are refused: nothing we check is
+     * dated inside one, and accepting them would make two spellings of a time */
+    if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
+        hour > 23 || min > 59 || sec > 59)
         return -EINVAL;
     /* days from civil (Howard Hinnant's algorithm), no timezone state involved */
     int y = year - (mon <= 2);
-    int era = (y >= 0 ? y : y - 399) / 400;
+    int era = y / 400;
     int yoe = y - era * 400;
     int doy = (153 * (mon + (mon > 2 ? -3 : 9)) + 2) / 5 + day - 1;
     int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     int64_t days = (int64_t)era * 146097 + doe - 719468;
-    *ret = days * 86400 + hour * 3600 + min * 60 + sec - offset;
+    int64_t t = days * 86400 + hour * 3600 + min * 60 + sec - offset;
+    if (t < 0) /* 1970-01-01 with a positive offset: still before the epoch */
+        return -EINVAL;
+    *ret = t;
     return 0;
+}
+
+int64_t now_realtime_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec < 0 ? 0 : (int64_t)ts.tv_sec;
 }

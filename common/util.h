@@ -82,7 +82,8 @@ typedef enum {
  *     rejected evidence, failed signature, policy says no)       -> REJECTED
  *   -EINVAL, -ENOENT (of a file the user named), -E2BIG of input -> USAGE
  *   -EAGAIN, -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH,
- *     -ECONNRESET, -EPROTO (service error after retries)         -> TRANSIENT
+ *     -ECONNRESET, -ECONNABORTED (TLS failure), -EPROTO (service
+ *     error after retries)                                       -> TRANSIENT
  *   everything else (TPM, device, I/O on the state store)        -> PLATFORM
  * A command that knows better maps its own errors.
  */
@@ -93,7 +94,7 @@ int parse_u64(const char *s, uint64_t max, uint64_t *ret);
 int parse_u32(const char *s, uint32_t *ret);
 /* "yes/no/true/false/1/0/on/off" */
 int parse_bool(const char *s, bool *ret);
-/* Durations such as "30", "30s", "500ms", "2m", "1h"; result in milliseconds. */
+/* Durations such as "30", "30s", "500ms", "2m", "1h", "30d"; result in milliseconds. */
 int parse_duration_ms(const char *s, uint64_t *ret);
 
 bool streq_ptr(const char *a, const char *b);
@@ -104,7 +105,19 @@ bool startswith(const char *s, const char *prefix);
 
 /* Time helpers (CLOCK_MONOTONIC / CLOCK_REALTIME) in milliseconds. */
 uint64_t now_monotonic_ms(void);
-/* Parses RFC 3339 "2024-05-01T00:00:00Z" (or with +hh:mm offset) to seconds since the epoch. */
+/*
+ * Parses an RFC 3339 date-time, "2024-05-01T00:00:00Z" or with a "+hh:mm"/
+ * "-hh:mm" offset (fractional seconds truncated), to seconds since the epoch.
+ * Strict: a real calendar date (leap years included), years 1970-9999, hours
+ * 00-23, no leap second, a time not before the epoch. -EINVAL otherwise.
+ */
 int parse_rfc3339(const char *s, int64_t *ret);
+/*
+ * The wall-clock time in seconds since the epoch. Verifiers never read the
+ * clock themselves: a command resolves "now" once with this and passes the
+ * time down, so one run checks everything at one instant and no value of a
+ * time field means "now".
+ */
+int64_t now_realtime_s(void);
 
 #endif

@@ -120,10 +120,34 @@ static int load_chain_pem(const uint8_t *data, size_t len, STACK_OF(X509) * *ret
     return crypto_load_cert_chain(data, len, ret);
 }
 
+/* The first failure of an endpoint that is not "it has no such certificate",
+ * kept for the one message the user sees when no source had what was asked. */
+typedef struct FetchFailure {
+    int err;
+    char msg[1280];
+} FetchFailure;
+
+/*
+ * An endpoint failure as the exit-code contract wants it: the endpoint did
+ * not answer usefully (network, TLS, 401/403, another 4xx, 5xx), which is
+ * transient (exit 3) and says nothing about the evidence (exit 1).
+ */
+static int endpoint_errno(int k) {
+    return k == -EACCES || k == -EBADMSG ? -EPROTO : k;
+}
+
+static void note_failure(FetchFailure *f, const char *url, int k, const HttpError *herr) {
+    log_debug("%s", http_failure_string(url, k, herr));
+    if (k == -ENOENT || f->err)
+        return;
+    f->err = endpoint_errno(k);
+    snprintf(f->msg, sizeof(f->msg), "%s", http_failure_string(url, k, herr));
+}
+
 /* THIM: {"vcekCert": PEM, "certificateChain": PEM, "tcbm": hex} */
 static int fetch_thim(const SnpFetchConfig *cfg, const SnpReport *r, X509 **ret_signer,
                       STACK_OF(X509) * *ret_chain, uint8_t **ret_der, size_t *ret_der_len,
-                      char **ret_chain_pem) {
+                      char **ret_chain_pem, FetchFailure *fail) {
     _cleanup_free_ char *b = NULL, *url = NULL;
     static const char *const headers[] = {"Metadata: true", NULL};
     HttpResponse resp = {0};
@@ -135,7 +159,10 @@ static int fetch_thim(const SnpFetchConfig *cfg, const SnpReport *r, X509 **ret_
     HttpRequest req = {.method = "GET", .url = url, .headers = headers};
     k = http_request(&cfg->http, &req, &resp, &herr);
     if (k < 0) {
-        log_debug("THIM '%s': %s", url, http_error_string(&herr));
+        if (k == -EINVAL)
+            log_error("%s", http_failure_string(url, k, &herr));
+        else
+            note_failure(fail, url, k, &herr);
         http_error_done(&herr);
         http_response_done(&resp);
         return k;
@@ -192,145 +219,362 @@ static int fetch_thim(const SnpFetchConfig *cfg, const SnpReport *r, X509 **ret_
     return 0;
 }
 
-static int http_get(const SnpFetchConfig *cfg, const char *url, HttpResponse *ret) {
+/* GET url. A URL the https rule refuses is a configuration error, reported
+ * at once (-EINVAL); other failures are noted in f. */
+static int http_get(const SnpFetchConfig *cfg, const char *url, HttpResponse *ret,
+                    FetchFailure *f) {
     HttpError herr = {0};
     HttpRequest req = {.method = "GET", .url = url};
     int k = http_request(&cfg->http, &req, ret, &herr);
-    if (k < 0) {
-        log_debug("GET '%s': %s", url, http_error_string(&herr));
+    if (k == -EINVAL)
+        log_error("%s", http_failure_string(url, k, &herr));
+    else if (k < 0)
+        note_failure(f, url, k, &herr);
+    if (k < 0)
         http_response_done(ret);
-    }
     http_error_done(&herr);
     return k;
+}
+
+/* What the sources found so far. */
+typedef struct Found {
+    X509 *signer;
+    STACK_OF(X509) * chain; /* ASK then ARK */
+    SnpCertSource source;
+} Found;
+
+static void found_done(Found *f) {
+    X509_free(f->signer);
+    x509_stack_freep(&f->chain);
+    *f = (Found){0};
+}
+
+/* 1. the certificate table of an extended report / configfs auxblob */
+static int from_cert_table(const uint8_t *table, size_t len, bool vlek, Found *f) {
+    SnpCertEntry e[SNP_CERT_TABLE_MAX];
+    _cleanup_x509_ X509 *ask = NULL, *ark = NULL;
+    size_t n = 0;
+    if (snp_cert_table_parse(table, len, e, ELEMENTSOF(e), &n) < 0) {
+        log_debug("the certificate table does not parse, ignoring it");
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        X509 **slot = NULL;
+        if ((e[i].kind == SNP_CERT_VCEK && !vlek) || (e[i].kind == SNP_CERT_VLEK && vlek))
+            slot = &f->signer;
+        else if (e[i].kind == SNP_CERT_ASK)
+            slot = &ask;
+        else if (e[i].kind == SNP_CERT_ARK)
+            slot = &ark;
+        if (slot && !*slot && crypto_load_cert(e[i].data, e[i].len, slot) < 0)
+            log_debug("cert table entry %zu does not parse, ignoring", i);
+    }
+    if (f->signer)
+        f->source = SNP_SOURCE_CERT_TABLE;
+    if (ask && ark) {
+        f->chain = sk_X509_new_null();
+        if (!f->chain || !sk_X509_push(f->chain, ask))
+            return -ENOMEM;
+        ask = NULL;
+        if (!sk_X509_push(f->chain, ark))
+            return -ENOMEM;
+        ark = NULL;
+    }
+    return 0;
+}
+
+/* 2. the cache */
+static void from_cache(const char *spath, const char *cpath, Found *f) {
+    if (!f->signer) {
+        _cleanup_free_ uint8_t *d = NULL;
+        size_t n;
+        if (read_file(spath, FILE_MAX_EVIDENCE, &d, &n) == 0 &&
+            crypto_load_cert(d, n, &f->signer) == 0)
+            f->source = SNP_SOURCE_CACHE;
+    }
+    if (!f->chain) {
+        _cleanup_free_ uint8_t *d = NULL;
+        size_t n;
+        if (read_file(cpath, FILE_MAX_EVIDENCE, &d, &n) == 0 && load_chain_pem(d, n, &f->chain) < 0)
+            f->chain = NULL;
+    }
+}
+
+/* 3. Azure THIM (VCEK only) */
+static int from_thim(const SnpFetchConfig *cfg, const SnpReport *r, const char *spath,
+                     const char *cpath, Found *f, FetchFailure *fail) {
+    _cleanup_x509_ X509 *s = NULL;
+    _cleanup_x509_stack_ STACK_OF(X509) *c = NULL;
+    _cleanup_free_ uint8_t *der = NULL;
+    _cleanup_free_ char *pem = NULL;
+    size_t dlen = 0;
+    int k = fetch_thim(cfg, r, &s, &c, &der, &dlen, &pem, fail);
+    if (k == -ENOMEM || k == -EINVAL)
+        return k;
+    if (k < 0)
+        return 0;
+    if (!f->signer) {
+        f->signer = TAKE_PTR(s);
+        f->source = SNP_SOURCE_THIM;
+        if (spath)
+            cache_store(cfg, spath, der, dlen);
+    }
+    if (!f->chain) {
+        f->chain = TAKE_PTR(c);
+        if (cpath)
+            cache_store(cfg, cpath, pem, strlen(pem));
+    }
+    return 0;
+}
+
+/* 4. AMD KDS: the VCEK (VLEKs are not published) and the chain */
+static int from_kds(const SnpFetchConfig *cfg, const SnpReport *r, SnpProduct p, bool vlek,
+                    const char *spath, const char *cpath, Found *f, FetchFailure *fail) {
+    int k;
+    if (!f->signer && !vlek) {
+        _cleanup_free_ char *url = NULL;
+        HttpResponse resp = {0};
+        if (snp_kds_vcek_url(cfg->kds_base, r, p, &url) < 0)
+            return -ENOMEM;
+        k = http_get(cfg, url, &resp, fail);
+        if (k == -EINVAL)
+            return k;
+        if (k == 0) {
+            if (crypto_load_cert(resp.body, resp.body_len, &f->signer) == 0) {
+                f->source = SNP_SOURCE_KDS;
+                if (spath)
+                    cache_store(cfg, spath, resp.body, resp.body_len);
+            }
+            http_response_done(&resp);
+        }
+    }
+    if (!f->chain) {
+        _cleanup_free_ char *url = NULL;
+        HttpResponse resp = {0};
+        if (snp_kds_chain_url(cfg->kds_base, p, vlek, &url) < 0)
+            return -ENOMEM;
+        k = http_get(cfg, url, &resp, fail);
+        if (k == -EINVAL)
+            return k;
+        if (k == 0) {
+            if (load_chain_pem(resp.body, resp.body_len, &f->chain) == 0 && cpath)
+                cache_store(cfg, cpath, resp.body, resp.body_len);
+            http_response_done(&resp);
+        }
+    }
+    return 0;
 }
 
 int snp_certs_obtain(const SnpFetchConfig *cfg, const SnpReport *r, SnpProduct p,
                      const uint8_t *cert_table, size_t cert_table_len, X509 **ret_signer,
                      STACK_OF(X509) * *ret_chain, SnpCertSource *ret_source) {
-    _cleanup_x509_ X509 *signer = NULL;
-    _cleanup_x509_stack_ STACK_OF(X509) *chain = NULL;
+    _cleanup_(found_done) Found f = {0};
     _cleanup_free_ char *spath = NULL, *cpath = NULL;
-    SnpCertSource src = SNP_SOURCE_NONE;
+    FetchFailure fail = {0};
     bool vlek = r->signing_key == SNP_SIGNING_KEY_VLEK;
-    int net_err = 0, k;
+    int k;
 
     if (r->signing_key != SNP_SIGNING_KEY_VCEK && !vlek)
         return -EINVAL;
-
-    /* 1. the certificate table of an extended report / configfs auxblob */
-    if (cert_table && cert_table_len) {
-        SnpCertEntry e[SNP_CERT_TABLE_MAX];
-        size_t n = 0;
-        if (snp_cert_table_parse(cert_table, cert_table_len, e, ELEMENTSOF(e), &n) == 0) {
-            _cleanup_x509_ X509 *ask = NULL, *ark = NULL;
-            for (size_t i = 0; i < n; i++) {
-                X509 **slot = NULL;
-                if ((e[i].kind == SNP_CERT_VCEK && !vlek) || (e[i].kind == SNP_CERT_VLEK && vlek))
-                    slot = &signer;
-                else if (e[i].kind == SNP_CERT_ASK)
-                    slot = &ask;
-                else if (e[i].kind == SNP_CERT_ARK)
-                    slot = &ark;
-                if (slot && !*slot && crypto_load_cert(e[i].data, e[i].len, slot) < 0)
-                    log_debug("cert table entry %zu does not parse, ignoring", i);
-            }
-            if (signer)
-                src = SNP_SOURCE_CERT_TABLE;
-            if (ask && ark) {
-                chain = sk_X509_new_null();
-                if (!chain || !sk_X509_push(chain, ask))
-                    return -ENOMEM;
-                ask = NULL;
-                if (!sk_X509_push(chain, ark))
-                    return -ENOMEM;
-                ark = NULL;
-            }
-        } else
-            log_debug("the certificate table does not parse, ignoring it");
-    }
-
-    /* 2. the cache */
+    if (cert_table && cert_table_len &&
+        (k = from_cert_table(cert_table, cert_table_len, vlek, &f)) < 0)
+        return k;
     if (cfg->cache_dir) {
         if (cache_signer_path(cfg, r, p, &spath) < 0 || cache_chain_path(cfg, p, vlek, &cpath) < 0)
             return -ENOMEM;
-        if (!signer) {
-            _cleanup_free_ uint8_t *d = NULL;
-            size_t n;
-            if (read_file(spath, FILE_MAX_EVIDENCE, &d, &n) == 0 &&
-                crypto_load_cert(d, n, &signer) == 0)
-                src = SNP_SOURCE_CACHE;
-        }
-        if (!chain) {
-            _cleanup_free_ uint8_t *d = NULL;
-            size_t n;
-            if (read_file(cpath, FILE_MAX_EVIDENCE, &d, &n) == 0 &&
-                load_chain_pem(d, n, &chain) < 0)
-                chain = NULL;
-        }
+        from_cache(spath, cpath, &f);
     }
+    if ((!f.signer || !f.chain) && cfg->use_thim && !vlek &&
+        (k = from_thim(cfg, r, spath, cpath, &f, &fail)) < 0)
+        return k;
+    if ((!f.signer || !f.chain) && cfg->use_kds &&
+        (k = from_kds(cfg, r, p, vlek, spath, cpath, &f, &fail)) < 0)
+        return k;
 
-    /* 3. Azure THIM (VCEK only) */
-    if ((!signer || !chain) && cfg->use_thim && !vlek) {
-        _cleanup_x509_ X509 *s = NULL;
-        _cleanup_x509_stack_ STACK_OF(X509) *c = NULL;
-        _cleanup_free_ uint8_t *der = NULL;
-        _cleanup_free_ char *pem = NULL;
-        size_t dlen = 0;
-        k = fetch_thim(cfg, r, &s, &c, &der, &dlen, &pem);
-        if (k == 0) {
-            if (!signer) {
-                signer = TAKE_PTR(s);
-                src = SNP_SOURCE_THIM;
-                if (spath)
-                    cache_store(cfg, spath, der, dlen);
-            }
-            if (!chain) {
-                chain = TAKE_PTR(c);
-                if (cpath)
-                    cache_store(cfg, cpath, pem, strlen(pem));
-            }
-        } else if (k != -ENOENT && k != -EBADMSG && k != -ENOMEM)
-            net_err = k;
-        else if (k == -ENOMEM)
-            return k;
+    if (!f.signer || !f.chain) {
+        if (!fail.err)
+            return -ENOENT;
+        log_error("cannot fetch the %s certificates: %s", vlek ? "VLEK" : "VCEK", fail.msg);
+        return fail.err;
     }
-
-    /* 4. AMD KDS */
-    if (cfg->use_kds && !signer && !vlek) {
-        _cleanup_free_ char *url = NULL;
-        HttpResponse resp = {0};
-        if (snp_kds_vcek_url(cfg->kds_base, r, p, &url) < 0)
-            return -ENOMEM;
-        k = http_get(cfg, url, &resp);
-        if (k == 0) {
-            if (crypto_load_cert(resp.body, resp.body_len, &signer) == 0) {
-                src = SNP_SOURCE_KDS;
-                if (spath)
-                    cache_store(cfg, spath, resp.body, resp.body_len);
-            }
-            http_response_done(&resp);
-        } else if (k != -ENOENT)
-            net_err = k;
-    }
-    if (cfg->use_kds && !chain) {
-        _cleanup_free_ char *url = NULL;
-        HttpResponse resp = {0};
-        if (snp_kds_chain_url(cfg->kds_base, p, vlek, &url) < 0)
-            return -ENOMEM;
-        k = http_get(cfg, url, &resp);
-        if (k == 0) {
-            if (load_chain_pem(resp.body, resp.body_len, &chain) == 0 && cpath)
-                cache_store(cfg, cpath, resp.body, resp.body_len);
-            http_response_done(&resp);
-        } else if (k != -ENOENT)
-            net_err = k;
-    }
-
-    if (!signer || !chain)
-        return net_err < 0 ? net_err : -ENOENT;
-    *ret_signer = TAKE_PTR(signer);
-    *ret_chain = TAKE_PTR(chain);
+    *ret_signer = TAKE_PTR(f.signer);
+    *ret_chain = TAKE_PTR(f.chain);
     if (ret_source)
-        *ret_source = src;
+        *ret_source = f.source;
+    return 0;
+}
+
+/* ---- the ARK's CRL ---- */
+
+int snp_kds_crl_url(const char *base, SnpProduct p, bool vlek, char **ret) {
+    _cleanup_free_ char *b = NULL;
+    if (p == SNP_PRODUCT_UNKNOWN)
+        return -EINVAL;
+    if (trimmed(base_or(base, SNP_KDS_DEFAULT_BASE), &b) < 0)
+        return -ENOMEM;
+    return asprintf(ret, "%s/%s/v1/%s/crl", b, vlek ? "vlek" : "vcek", snp_product_name(p)) < 0
+               ? -ENOMEM
+               : 0;
+}
+
+static const char *const crl_mode_names[] = {
+    [SNP_CRL_BEST_EFFORT] = "best-effort",
+    [SNP_CRL_REQUIRE] = "require",
+    [SNP_CRL_OFF] = "off",
+};
+
+int snp_crl_mode_from_string(const char *s, SnpCrlMode *ret) {
+    for (size_t i = 0; s && i < ELEMENTSOF(crl_mode_names); i++)
+        if (streq(s, crl_mode_names[i])) {
+            *ret = (SnpCrlMode)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+const char *snp_crl_mode_to_string(SnpCrlMode m) {
+    return (size_t)m < ELEMENTSOF(crl_mode_names) ? crl_mode_names[m] : "?";
+}
+
+void snp_crl_done(SnpCrl *c) {
+    X509_CRL_free(c->crl);
+    *c = (SnpCrl){0};
+}
+
+static bool crl_issued_by_ark(X509_CRL *crl, SnpProduct p) {
+    char cn[64] = "", want[32];
+    X509_NAME_get_text_by_NID(X509_CRL_get_issuer(crl), NID_commonName, cn, sizeof(cn));
+    snprintf(want, sizeof(want), "ARK-%s", snp_product_name(p));
+    return streq(cn, want);
+}
+
+/* --crl files: the one the product's ARK issued, else the only one (the
+ * verifier then checks its issuer and signature against the chain's ARK). */
+static int crl_from_files(const char **files, SnpProduct p, X509_CRL **ret) {
+    _cleanup_crl_ X509_CRL *only = NULL;
+    size_t n = 0;
+    for (const char **f = files; *f; f++, n++) {
+        _cleanup_free_ uint8_t *d = NULL;
+        _cleanup_crl_ X509_CRL *crl = NULL;
+        size_t len;
+        int k = read_file(*f, FILE_MAX_EVIDENCE, &d, &len);
+        if (k < 0)
+            return log_error_errno(k, "cannot read CRL '%s': %s", *f, strerror(-k)), -EINVAL;
+        if (crypto_load_crl(d, len, &crl) < 0)
+            return log_error("'%s' is not a CRL (PEM or DER)", *f), -EINVAL;
+        if (crl_issued_by_ark(crl, p)) {
+            *ret = TAKE_PTR(crl);
+            return 0;
+        }
+        if (!only)
+            only = TAKE_PTR(crl);
+    }
+    if (n != 1)
+        return log_error("none of the %zu CRLs given is issued by ARK-%s", n, snp_product_name(p)),
+               -EINVAL;
+    *ret = TAKE_PTR(only);
+    return 0;
+}
+
+static int crl_cache_path(const SnpFetchConfig *cfg, SnpProduct p, bool vlek, char **ret) {
+    return asprintf(ret, "%s/snp/%s-%s.crl", cfg->cache_dir, snp_product_name(p),
+                    vlek ? "vlek" : "vcek") < 0
+               ? -ENOMEM
+               : 0;
+}
+
+/* A cached CRL is good until its nextUpdate by the wall clock: the cache's
+ * freshness is about when it was fetched, not the verification time. */
+static int crl_from_cache(const char *path, X509_CRL **ret) {
+    _cleanup_free_ uint8_t *d = NULL;
+    _cleanup_crl_ X509_CRL *crl = NULL;
+    size_t len;
+    int64_t last, next;
+    if (read_file(path, FILE_MAX_EVIDENCE, &d, &len) < 0 || crypto_load_crl(d, len, &crl) < 0 ||
+        crypto_asn1_time_to_epoch(X509_CRL_get0_lastUpdate(crl), &last) < 0)
+        return -ENOENT;
+    if (crypto_asn1_time_to_epoch(X509_CRL_get0_nextUpdate(crl), &next) < 0)
+        next = last + SNP_CRL_MAX_AGE;
+    if (now_realtime_s() >= next)
+        return -ENOENT;
+    *ret = TAKE_PTR(crl);
+    return 0;
+}
+
+static int crl_from_kds(const SnpFetchConfig *cfg, SnpProduct p, bool vlek, const char *cpath,
+                        X509_CRL **ret, FetchFailure *fail) {
+    _cleanup_free_ char *url = NULL;
+    HttpResponse resp = {0};
+    if (snp_kds_crl_url(cfg->kds_base, p, vlek, &url) < 0)
+        return -ENOMEM;
+    int k = http_get(cfg, url, &resp, fail);
+    if (k == -ENOENT) {
+        snprintf(fail->msg, sizeof(fail->msg), "GET '%s': HTTP 404", url);
+        fail->err = -EPROTO;
+    }
+    if (k < 0)
+        return k == -EINVAL ? k : fail->err;
+    k = crypto_load_crl(resp.body, resp.body_len, ret);
+    if (k == 0 && cpath)
+        cache_store(cfg, cpath, resp.body, resp.body_len);
+    http_response_done(&resp);
+    if (k < 0) {
+        snprintf(fail->msg, sizeof(fail->msg), "'%s' did not answer with a CRL", url);
+        return fail->err = -EPROTO;
+    }
+    return 0;
+}
+
+int snp_crl_obtain(const SnpFetchConfig *cfg, SnpProduct p, bool vlek, SnpCrl *ret) {
+    _cleanup_free_ char *cpath = NULL;
+    FetchFailure fail = {0};
+    int k;
+
+    *ret = (SnpCrl){.required = cfg->crl_mode == SNP_CRL_REQUIRE};
+    if (cfg->crl_files && cfg->crl_files[0]) {
+        ret->required = true; /* named by the user: it must check out */
+        ret->source = SNP_SOURCE_GIVEN;
+        return crl_from_files(cfg->crl_files, p, &ret->crl);
+    }
+    if (cfg->crl_mode == SNP_CRL_OFF)
+        return 0;
+    if (p == SNP_PRODUCT_UNKNOWN)
+        k = -EPROTO, snprintf(fail.msg, sizeof(fail.msg), "the product is not known");
+    else {
+        if (cfg->cache_dir) {
+            if (crl_cache_path(cfg, p, vlek, &cpath) < 0)
+                return -ENOMEM;
+            if (crl_from_cache(cpath, &ret->crl) == 0) {
+                ret->source = SNP_SOURCE_CACHE;
+                return 0;
+            }
+        }
+        if (!cfg->use_kds)
+            k = -EPROTO, snprintf(fail.msg, sizeof(fail.msg), "not cached and [snp] kds is off");
+        else if (ret->required)
+            k = crl_from_kds(cfg, p, vlek, cpath, &ret->crl, &fail);
+        else {
+            /* best effort: one short attempt, so that an offline verifier
+             * does not wait out the retries for a check it may skip */
+            SnpFetchConfig once = *cfg;
+            once.http.max_attempts = 1;
+            if (!once.http.timeout_ms || once.http.timeout_ms > SNP_CRL_BEST_EFFORT_TIMEOUT_MS)
+                once.http.timeout_ms = SNP_CRL_BEST_EFFORT_TIMEOUT_MS;
+            k = crl_from_kds(&once, p, vlek, cpath, &ret->crl, &fail);
+        }
+    }
+    if (k == 0) {
+        ret->source = SNP_SOURCE_KDS;
+        return 0;
+    }
+    if (k == -EINVAL || k == -ENOMEM)
+        return k;
+    if (ret->required) {
+        log_error("cannot obtain AMD's CRL, and [snp] crl = require: %s", fail.msg);
+        return k;
+    }
+    log_warning("AMD's CRL could not be checked (%s): revocation of the AMD signing key is not "
+                "checked; set [snp] crl = require to refuse instead, or give it with --crl",
+                fail.msg);
     return 0;
 }

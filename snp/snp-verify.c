@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/obj_mac.h>
 #include <openssl/x509v3.h>
 
@@ -205,16 +206,8 @@ static X509 *find_issuer(X509 *cert, STACK_OF(X509) * a, STACK_OF(X509) * b) {
     return NULL;
 }
 
-int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
-    _cleanup_x509_stack_ STACK_OF(X509) *trusted = sk_X509_new_null();
-    _cleanup_free_ char *chain_err = NULL;
-    int k;
-
-    memset(res, 0, sizeof(*res));
-    if (!trusted)
-        return -ENOMEM;
-
-    /* signing key */
+/* The report is signed, with the key kind the certificate is for. */
+static int check_signer(const SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
     if (r->signing_key == SNP_SIGNING_KEY_NONE)
         return vfail(res, "signing_key", "the report is not signed (SIGNING_KEY = none)");
     if (r->signing_key != SNP_SIGNING_KEY_VCEK && r->signing_key != SNP_SIGNING_KEY_VLEK)
@@ -232,8 +225,11 @@ int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
     if (res->cert.is_vlek != want_vlek)
         return vfail(res, "signing_key", "the report is signed by a %s but the certificate is a %s",
                      want_vlek ? "VLEK" : "VCEK", res->cert.is_vlek ? "VLEK" : "VCEK");
+    return 0;
+}
 
-    /* product: CPUID fields (v3+), else the certificate's productName */
+/* The product: CPUID fields (v3+), else the certificate's productName. */
+static int settle_product(SnpReport *r, SnpVerifyResult *res) {
     SnpProduct p = SNP_PRODUCT_UNKNOWN;
     if (r->has_cpuid) {
         p = snp_product_from_cpuid(r->cpuid_fam_id, r->cpuid_mod_id);
@@ -254,14 +250,22 @@ int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
     if (p != r->product)
         snp_report_set_product(r, p);
     res->product = p;
+    return 0;
+}
 
-    /* chain to a pinned ARK of this product, or an extra anchor */
+/* The chain to a pinned ARK of this product, or an extra anchor; *ret_root
+ * is the root the path ended in (borrowed from in). */
+static int check_chain(const SnpVerifyInput *in, SnpVerifyResult *res, X509 **ret_root) {
+    _cleanup_x509_stack_ STACK_OF(X509) *trusted = sk_X509_new_null();
+    _cleanup_free_ char *chain_err = NULL;
+    if (!trusted)
+        return -ENOMEM;
     for (int i = 0; i < sk_X509_num(in->chain); i++) {
         X509 *c = sk_X509_value(in->chain, i);
         uint8_t fp[32];
         SnpProduct ap;
-        if (crypto_cert_fingerprint(c, fp) == 0 && snp_ark_is_pinned(fp, &ap) && ap == p &&
-            !sk_X509_push(trusted, c))
+        if (crypto_cert_fingerprint(c, fp) == 0 && snp_ark_is_pinned(fp, &ap) &&
+            ap == res->product && !sk_X509_push(trusted, c))
             return -ENOMEM;
     }
     for (int i = 0; i < sk_X509_num(in->anchors); i++)
@@ -269,10 +273,10 @@ int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
             return -ENOMEM;
     if (sk_X509_num(trusted) == 0)
         return vfail(res, "chain", "the certificate chain holds no pinned ARK-%s",
-                     snp_product_name(p));
-    k = crypto_verify_chain(in->signer, in->chain, trusted, in->at, &chain_err);
+                     snp_product_name(res->product));
+    int k = crypto_verify_chain(in->signer, in->chain, trusted, in->at, &chain_err);
     sk_X509_zero(trusted); /* borrowed */
-    if (k == -ENOMEM)
+    if (k == -ENOMEM || k == -EINVAL)
         return k;
     if (k < 0)
         return vfail(res, "chain", "%s chain: %s", res->cert.is_vlek ? "VLEK" : "VCEK",
@@ -292,34 +296,93 @@ int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
             snprintf(res->root_fp, sizeof(res->root_fp), "%s", hex);
         res->pinned_root = snp_ark_is_pinned(rootfp, NULL);
     }
+    *ret_root = c;
+    return 0;
+}
 
-    /* the certificate's TCB must be the one the report says it was derived for */
-    SnpCertInfo *ci = &res->cert;
+/*
+ * The ARK's CRL: issued and signed by the root the chain ended in, current
+ * at the verification time (a later one is fine: AMD's CRL only grows), and
+ * listing no certificate that root issued (the ASK/ASVK).
+ */
+static int check_crl(const SnpVerifyInput *in, X509 *root, SnpVerifyResult *res) {
+    const char *why = NULL;
+    if (!in->crl || !in->crl->crl) {
+        if (in->crl && in->crl->required)
+            return vfail(res, "crl", "revocation must be checked but there is no CRL");
+        return 0;
+    }
+    int k = crypto_crl_check(in->crl->crl, root, in->at, SNP_CRL_MAX_AGE, true, &why);
+    if (k == -EINVAL)
+        return k;
+    if (k < 0) {
+        if (in->crl->required)
+            return vfail(res, "crl", "AMD CRL: %s", why);
+        log_warning("AMD's CRL was not checked: %s", why);
+        return 0;
+    }
+    STACK_OF(X509) * pools[2] = {in->chain, in->anchors};
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < sk_X509_num(pools[p]); i++) {
+            X509 *c = sk_X509_value(pools[p], i);
+            if (c == root || X509_check_issued(root, c) != X509_V_OK ||
+                !crypto_crl_lists(in->crl->crl, c))
+                continue;
+            char subject[256] = "?";
+            X509_NAME_oneline(X509_get_subject_name(c), subject, sizeof(subject));
+            _cleanup_free_ char *serial = NULL;
+            BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), NULL);
+            if (bn) {
+                char *hex = BN_bn2hex(bn);
+                serial = hex ? strdup(hex) : NULL;
+                OPENSSL_free(hex);
+                BN_free(bn);
+            }
+            return vfail(res, "revoked", "certificate '%s' (serial %s) is revoked by AMD's CRL",
+                         subject, serial ? serial : "?");
+        }
+    res->crl_checked = true;
+    return 0;
+}
+
+/* The certificate's TCB is the one the report says it was derived for, and
+ * (VCEK) its hwID is the CHIP_ID (Turin compares 8 bytes). */
+static int check_tcb_and_chip(const SnpReport *r, SnpVerifyResult *res) {
+    const SnpCertInfo *ci = &res->cert;
     const SnpTcb *t = &r->reported_tcb;
-    if (!ci->has_bl || !ci->has_tee || !ci->has_snp || !ci->has_ucode ||
-        (p == SNP_PRODUCT_TURIN && !ci->has_fmc))
+    bool turin = res->product == SNP_PRODUCT_TURIN;
+    if (!ci->has_bl || !ci->has_tee || !ci->has_snp || !ci->has_ucode || (turin && !ci->has_fmc))
         return vfail(res, "tcb", "the certificate lacks TCB extensions");
     if (ci->bl != t->bootloader || ci->tee != t->tee || ci->snp != t->snp ||
-        ci->ucode != t->microcode || (p == SNP_PRODUCT_TURIN && ci->fmc != t->fmc))
+        ci->ucode != t->microcode || (turin && ci->fmc != t->fmc))
         return vfail(res, "tcb",
                      "certificate TCB (bl %u tee %u snp %u ucode %u fmc %u) differs from "
                      "REPORTED_TCB at 0x180 (bl %u tee %u snp %u ucode %u fmc %u)",
                      ci->bl, ci->tee, ci->snp, ci->ucode, ci->fmc, t->bootloader, t->tee, t->snp,
                      t->microcode, t->fmc);
+    if (ci->is_vlek)
+        return 0;
+    size_t n = turin ? 8 : 64;
+    if (ci->hwid_len != n)
+        return vfail(res, "chip_id", "the VCEK's hwID has %zu bytes, want %zu", ci->hwid_len, n);
+    if (all_zero(r->chip_id, 64) && !r->mask_chip_key)
+        return vfail(res, "chip_id", "CHIP_ID is zero but MASK_CHIP_KEY is not set");
+    if (!all_zero(r->chip_id, 64) && memcmp(ci->hwid, r->chip_id, n) != 0)
+        return vfail(res, "chip_id",
+                     "the VCEK's hwID does not equal the report's CHIP_ID at 0x1a0 (a "
+                     "certificate for another chip)");
+    return 0;
+}
 
-    /* hwID = CHIP_ID (VCEK; Turin compares its 8 bytes) */
-    if (!ci->is_vlek) {
-        size_t n = p == SNP_PRODUCT_TURIN ? 8 : 64;
-        if (ci->hwid_len != n)
-            return vfail(res, "chip_id", "the VCEK's hwID has %zu bytes, want %zu", ci->hwid_len,
-                         n);
-        if (all_zero(r->chip_id, 64) && !r->mask_chip_key)
-            return vfail(res, "chip_id", "CHIP_ID is zero but MASK_CHIP_KEY is not set");
-        if (!all_zero(r->chip_id, 64) && memcmp(ci->hwid, r->chip_id, n) != 0)
-            return vfail(res, "chip_id",
-                         "the VCEK's hwID does not equal the report's CHIP_ID at 0x1a0 (a "
-                         "certificate for another chip)");
-    }
+int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
+    X509 *root = NULL;
+    int k;
+
+    memset(res, 0, sizeof(*res));
+    if ((k = check_signer(r, in, res)) < 0 || (k = settle_product(r, res)) < 0 ||
+        (k = check_chain(in, res, &root)) < 0 || (k = check_crl(in, root, res)) < 0 ||
+        (k = check_tcb_and_chip(r, res)) < 0)
+        return k;
 
     _cleanup_pkey_ EVP_PKEY *key = X509_get_pubkey(in->signer);
     if (!key)
@@ -330,7 +393,7 @@ int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
     if (k < 0)
         return vfail(res, "signature",
                      "the report signature over bytes 0x0..0x29f does not verify with the %s",
-                     ci->is_vlek ? "VLEK" : "VCEK");
+                     res->cert.is_vlek ? "VLEK" : "VCEK");
     return 0;
 }
 

@@ -188,13 +188,15 @@ typedef struct SnpVerifyInput {
     X509 *signer;             /* VCEK or VLEK */
     STACK_OF(X509) * chain;   /* ASK/ASVK and ARK, as from KDS cert_chain (may be NULL) */
     STACK_OF(X509) * anchors; /* extra (non-production) roots, or NULL */
-    int64_t at;               /* seconds since the epoch; < 0 = now */
+    int64_t at;               /* seconds since the epoch (now_realtime_s() for now) */
+    const struct SnpCrl *crl; /* from snp_crl_obtain, or NULL: revocation not checked */
 } SnpVerifyInput;
 
 typedef struct SnpVerifyResult {
     SnpCertInfo cert;
     SnpProduct product;
     bool pinned_root; /* the chain ends in a pinned AMD ARK */
+    bool crl_checked; /* the ARK's CRL verified, was current and lists none of the chain */
     char root_fp[65]; /* hex SHA-256 of the root */
     char failed[32];  /* which check failed: "signature", "chain", "tcb", "chip_id", ... */
     char reason[512];
@@ -205,8 +207,12 @@ typedef struct SnpVerifyResult {
  * report's SIGNING_KEY, the chain signer -> ASK/ASVK -> ARK validates at
  * in->at with the ARK pinned (or an extra anchor), the product agrees, the
  * certificate's TCB equals REPORTED_TCB, hwID equals CHIP_ID, and the
- * signature is valid. May re-decode r's TCBs for the certificate's product.
- * Returns 0, or -EKEYREJECTED with res->failed/reason set.
+ * signature is valid; with in->crl, the CRL is the ARK's, current at in->at
+ * (one issued later is fine: revocations only accumulate) and revokes no
+ * certificate the ARK issued in the chain. A CRL that cannot be checked is a
+ * failure when in->crl->required, else a warning. May re-decode r's TCBs for
+ * the certificate's product. Returns 0, or -EKEYREJECTED with
+ * res->failed/reason set ("revoked" for a listed ASK/ASVK).
  */
 int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res);
 
@@ -253,6 +259,24 @@ int snp_policy_check(const SnpReport *r, const SnpPolicy *p, const char **ret_fa
 int snp_kds_vcek_url(const char *base, const SnpReport *r, SnpProduct p, char **ret);
 /* {base}/{vcek|vlek}/v1/{Product}/cert_chain */
 int snp_kds_chain_url(const char *base, SnpProduct p, bool vlek, char **ret);
+/* {base}/{vcek|vlek}/v1/{Product}/crl: the ARK's CRL of ASKs/ASVKs (DER) */
+int snp_kds_crl_url(const char *base, SnpProduct p, bool vlek, char **ret);
+
+/* [snp] crl: what to do about AMD's certificate revocation list. */
+typedef enum SnpCrlMode {
+    SNP_CRL_BEST_EFFORT = 0, /* check it when it can be had, warn when not */
+    SNP_CRL_REQUIRE,         /* no CRL, no verification (exit 3 when unreachable) */
+    SNP_CRL_OFF,             /* never fetch or check it */
+} SnpCrlMode;
+/* "require", "best-effort", "off"; -EINVAL for anything else. */
+int snp_crl_mode_from_string(const char *s, SnpCrlMode *ret);
+const char *snp_crl_mode_to_string(SnpCrlMode m);
+
+/* A CRL in the cache is used until its nextUpdate, and one without nextUpdate
+ * (AMD's carry one) this long after its lastUpdate. */
+#define SNP_CRL_MAX_AGE (7 * 86400)
+/* Under best-effort the CRL gets one attempt of at most this long. */
+#define SNP_CRL_BEST_EFFORT_TIMEOUT_MS 10000
 
 typedef struct SnpFetchConfig {
     const char *kds_base;  /* NULL = SNP_KDS_DEFAULT_BASE */
@@ -260,6 +284,8 @@ typedef struct SnpFetchConfig {
     const char *cache_dir; /* NULL = no cache */
     bool use_thim;         /* ask Azure IMDS THIM */
     bool use_kds;
+    SnpCrlMode crl_mode;
+    const char **crl_files; /* --crl: CRL files given offline (NULL-terminated), or NULL */
     HttpConfig http;
 } SnpFetchConfig;
 
@@ -284,6 +310,24 @@ const char *snp_cert_source_name(SnpCertSource s);
 int snp_certs_obtain(const SnpFetchConfig *cfg, const SnpReport *r, SnpProduct p,
                      const uint8_t *cert_table, size_t cert_table_len, X509 **ret_signer,
                      STACK_OF(X509) * *ret_chain, SnpCertSource *ret_source);
+
+typedef struct SnpCrl {
+    X509_CRL *crl;        /* NULL: none to check */
+    SnpCertSource source; /* SNP_SOURCE_GIVEN (--crl), _CACHE or _KDS */
+    bool required;        /* [snp] crl = require, or given with --crl */
+} SnpCrl;
+void snp_crl_done(SnpCrl *c);
+
+/*
+ * The ARK's CRL for product p (for the VLEK chain when vlek): from
+ * cfg->crl_files when given (the one issued by ARK-{Product}, or the only
+ * one), else the cache while it is current, else KDS (then cached).
+ * ret->crl stays NULL when cfg->crl_mode is off, or when it could not be had
+ * under best-effort (a warning is logged). Under require, or for an
+ * unreadable --crl file, returns -errno: -EINVAL (a file, a refused URL:
+ * logged), an endpoint failure (transient, logged with host and reason).
+ */
+int snp_crl_obtain(const SnpFetchConfig *cfg, SnpProduct p, bool vlek, SnpCrl *ret);
 
 /* ---- guest interfaces (snp-guest.c) ---- */
 

@@ -17,12 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/asn1.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "common/codec.h"
@@ -41,8 +39,6 @@ static const uint8_t p256_spki_prefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0
  * Profile; go-tdx-guest pcs/pcs.go). */
 #define OID_SGX_EXTENSIONS "1.2.840.113741.1.13.1"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_CRL *, X509_CRL_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free)
 
 static void asn1_seq_freep(ASN1_SEQUENCE_ANY **p) {
@@ -401,8 +397,6 @@ static int check_dates(const cJSON *body, const char *what, int64_t at, TdxVerif
     const char *is = json_get_string(body, "issueDate"), *ns = json_get_string(body, "nextUpdate");
     if (!is || !ns || parse_rfc3339(is, &issue) < 0 || parse_rfc3339(ns, &next) < 0)
         return res_fail(res, -EBADMSG, "%s has no valid issueDate/nextUpdate", what);
-    if (at < 0)
-        at = (int64_t)time(NULL);
     if (at < issue)
         return res_fail(res, -EKEYREJECTED, "%s issued %s, after the verification time", what, is);
     if (at > next) {
@@ -612,33 +606,16 @@ static TdxTcbStatus converge(TdxTcbStatus platform, TdxTcbStatus other) {
     return platform;
 }
 
-static int load_crl(const TdxBlob *b, X509_CRL **ret) {
-    if (b->len > INT32_MAX)
-        return -E2BIG;
-    _cleanup_(BIO_freep) BIO *bio = BIO_new_mem_buf(b->data, (int)b->len);
-    if (!bio)
-        return -ENOMEM;
-    X509_CRL *crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-    if (!crl) {
-        const unsigned char *p = b->data;
-        ERR_clear_error();
-        crl = d2i_X509_CRL(NULL, &p, (long)b->len);
-    }
-    ERR_clear_error();
-    if (!crl)
-        return -EBADMSG;
-    *ret = crl;
-    return 0;
-}
-
 /* CRL checks (QVL 4.1.2.4.6/7): each CRL must be signed by a certificate of
- * the chain, current at the verification time, and revoke none of the chain. */
+ * the chain, current at the verification time, and revoke none of the chain.
+ * Unreadable times fail closed. */
 static int check_crls(const TdxVerifyParams *p, STACK_OF(X509) * chain, TdxVerifyResult *res) {
-    time_t at = p->at >= 0 ? (time_t)p->at : time(NULL);
+    int64_t max_age = p->crl_max_age_s > 0 ? p->crl_max_age_s : TDX_CRL_MAX_AGE_DEFAULT;
     for (size_t i = 0; i < p->n_crls; i++) {
-        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        _cleanup_crl_ X509_CRL *crl = NULL;
         char issuer[256] = "?";
-        if (load_crl(&p->crls[i], &crl) < 0)
+        const char *why = NULL;
+        if (crypto_load_crl(p->crls[i].data, p->crls[i].len, &crl) < 0)
             return res_fail(res, -EBADMSG, "CRL #%zu is neither PEM nor DER", i + 1);
         X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
         X509 *signer = NULL;
@@ -648,24 +625,16 @@ static int check_crls(const TdxVerifyParams *p, STACK_OF(X509) * chain, TdxVerif
                 signer = sk_X509_value(chain, k);
         if (!signer)
             return res_fail(res, -EKEYREJECTED, "CRL issuer '%s' is not in the PCK chain", issuer);
-        if (X509_CRL_verify(crl, X509_get0_pubkey(signer)) != 1) {
-            ERR_clear_error();
-            return res_fail(res, -EKEYREJECTED, "CRL of '%s' has a bad signature", issuer);
-        }
-        const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
-        if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &at) > 0)
-            return res_fail(res, -EKEYREJECTED, "CRL of '%s' is not yet valid", issuer);
-        if (next && X509_cmp_time(next, &at) < 0) {
+        int r = crypto_crl_check(crl, signer, p->at, max_age, false, &why);
+        if (r == -ESTALE)
             res->crl_stale = true;
-            return res_fail(res, -EKEYREJECTED,
-                            "CRL of '%s' is out of date at the verification time", issuer);
-        }
+        if (r < 0)
+            return res_fail(res, -EKEYREJECTED, "CRL of '%s': %s", issuer, why);
         for (int k = 0; k < sk_X509_num(chain); k++) {
             X509 *c = sk_X509_value(chain, k);
-            X509_REVOKED *rev = NULL;
             if (X509_NAME_cmp(X509_get_issuer_name(c), X509_CRL_get_issuer(crl)) != 0)
                 continue;
-            if (X509_CRL_get0_by_cert(crl, &rev, c) == 1) {
+            if (crypto_crl_lists(crl, c)) {
                 char subj[256] = "?";
                 X509_NAME_oneline(X509_get_subject_name(c), subj, sizeof(subj));
                 res->tcb_status = TDX_TCB_REVOKED;

@@ -193,8 +193,10 @@ typedef struct TdxBlob {
     size_t len;
 } TdxBlob;
 
+#define TDX_CRL_MAX_AGE_DEFAULT (30 * 86400) /* [tdx] crl-max-age */
+
 typedef struct TdxVerifyParams {
-    int64_t at;                     /* seconds since the epoch; < 0 = now */
+    int64_t at;                     /* seconds since the epoch (now_realtime_s() for now) */
     STACK_OF(X509) * extra_anchors; /* non-production roots (tests), or NULL */
     /* collateral, each optional (data NULL = absent) */
     TdxBlob tcb_info;         /* Intel PCS TDX TCB info JSON {"tcbInfo":..,"signature":..} */
@@ -202,6 +204,9 @@ typedef struct TdxVerifyParams {
     TdxBlob collateral_chain; /* PEM: TCB signing cert (+ root) that signs both */
     const TdxBlob *crls;      /* DER or PEM CRLs */
     size_t n_crls;
+    /* a CRL without nextUpdate is stale this long after its lastUpdate
+     * (0 = TDX_CRL_MAX_AGE_DEFAULT) */
+    int64_t crl_max_age_s;
 } TdxVerifyParams;
 
 /* SGX extensions of the PCK certificate (OID 1.2.840.113741.1.13.1). */

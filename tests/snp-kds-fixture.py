@@ -8,6 +8,7 @@ MAP.json maps a request target (path with query string, exactly as the
 client sends it) to a file whose bytes are the answer, e.g.
   {"/vcek/v1/Milan/3ac3...?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68": "vcek.der",
    "/vcek/v1/Milan/cert_chain": "chain.pem",
+   "/vcek/v1/Milan/crl": "ark.crl",
    "/metadata/THIM/amd/certification": "thim.json"}
 Anything else is 404. The first request to a target listed in
 "__429_once__" is answered 429 with Retry-After: 0 (KDS does that). Every

@@ -47,7 +47,23 @@ check gsg 'd["report_id"]' 8edc638e1857c555d21f6b11bda3c8b1b5a09dba4852b4c8ee7aa
 check gsg '(d["reported_tcb"]["bootloader"],d["reported_tcb"]["tee"],d["reported_tcb"]["snp"],d["reported_tcb"]["microcode"])' '(2, 0, 5, 68)'
 check gsg 'd["current_firmware"]' 1.49.3
 check gsg 'd["kds_url"]' 'https://kdsintf.amd.com/vcek/v1/Milan/3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68'
+check gsg 'd["crl_checked"]' False
+grep -q "AMD's CRL could not be checked" "$TEST_DIR/gsg.err" ||
+    fail "gsg: no warning that the CRL was not checked: $(cat "$TEST_DIR/gsg.err")"
 pass_msg "go-sev-guest v2 Milan report: verified, fields and KDS URL as the MANIFEST"
+
+# --at is strict RFC 3339 from 1970 on: before 1970 used to turn negative,
+# which meant "now"; Feb 31 was accepted
+for at in 1960-01-01T00:00:00Z 1969-12-31T23:59:59Z 2025-02-31T00:00:00Z 2023-02-29T00:00:00Z \
+    2025-06-01T24:00:00Z 2025-06-01; do
+    rc=0
+    agent -o snp.kds=no verify --at "$at" --snp-report "$G/verify_testdata_attestation.bin" \
+        --vcek "$G/verify_testdata_vcek.testcer" --cert-chain "$G/verify_trust_ask_ark_milan.pem" \
+        --allow-debug >/dev/null 2>"$TEST_DIR/at.err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "--at $at: exit $rc, want 2"
+    grep -q "RFC 3339" "$TEST_DIR/at.err" || fail "--at $at: no message: $(cat "$TEST_DIR/at.err")"
+done
+pass_msg "--at before 1970, on Feb 31/29 of a common year, at 24:00 or without a time is exit 2"
 
 v virtee 0 --snp-report "$V/tests_certs_data_report_milan.hex" --vcek "$V/tests_certs_data_vcek_milan.der" \
     --cert-chain "$V/tests_certs_data_cert_chain_milan"

@@ -2,6 +2,7 @@
 """AMD Key Distribution Service emulator (kdsintf.amd.com, HTTPS):
 
   GET /vcek/v1/{product}/cert_chain          PEM, ASK then ARK
+  GET /vcek/v1/{product}/crl                 DER, the ARK's CRL (pki/amd/crl.der)
   GET /vcek/v1/{product}/{hwid}?blSPL=NN&teeSPL=NN&snpSPL=NN&ucodeSPL=NN   DER VCEK
       (Turin: hwid is the 8-byte chip id in hex, and fmcSPL=NN is required)
 
@@ -31,6 +32,7 @@ class KdsService:
         self.sim_dir = sim_dir
         self.pki = pki_dir or os.path.join(sim_dir, "pki")
         self.chips = {}  # product -> (vcek cert, info, chain pem)
+        self.crls = {}  # product -> DER CRL
         for sub in ("amd", "amd-turin"):
             d = os.path.join(self.pki, sub)
             try:
@@ -46,6 +48,11 @@ class KdsService:
             product = info.get("product") or ("Turin" if "fmc" in info else "Milan")
             product = product.split("-")[0]
             self.chips[product] = (cert, info, chain)
+            try:
+                with open(os.path.join(d, "crl.der"), "rb") as f:
+                    self.crls[product] = f.read()
+            except FileNotFoundError:
+                pass
 
     def fault_response(self, status, headers):
         text = {429: "Too Many Requests", 503: "Service Unavailable"}.get(
@@ -66,6 +73,10 @@ class KdsService:
             if not chip:
                 return text_response(404, "Not Found\n")
             return Response(200, {"Content-Type": "application/x-pem-file"}, chip[2])
+        if what == "crl":
+            if product not in self.crls:
+                return text_response(404, "Not Found\n")
+            return Response(200, {"Content-Type": "application/pkix-crl"}, self.crls[product])
         return self.vcek(req, product, what.lower(), chip)
 
     def vcek(self, req, product, hwid, chip):

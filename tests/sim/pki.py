@@ -167,6 +167,29 @@ def _gen_amd(d, product, tcb, chip_id, turin):
         os.chmod(p(k), 0o600)
 
 
+def amd_crl(d, out, revoked=(), days=30):
+    """Writes OUT (DER): a CRL issued and signed by D's ARK, RSA-PSS SHA-384
+    as AMD's, listing the certificates REVOKED (names in D, e.g. "ask.pem"),
+    with nextUpdate DAYS ahead.  Made with `openssl ca` (python3-cryptography
+    38 cannot sign with RSA-PSS)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = lambda n: os.path.join(tmp, n)  # noqa: E731
+        with open(t("ca.cnf"), "w") as f:
+            f.write("[ amd_ca ]\ndatabase = %s\ndefault_md = sha384\ncrlnumber = %s\n"
+                    "[ crl_ext ]\nauthorityKeyIdentifier = keyid\n" % (t("index.txt"), t("crlnumber")))
+        open(t("index.txt"), "w").close()
+        with open(t("crlnumber"), "w") as f:
+            f.write("01\n")
+        base = ["openssl", "ca", "-config", t("ca.cnf"), "-name", "amd_ca",
+                "-keyfile", os.path.join(d, "ark.key"), "-cert", os.path.join(d, "ark.pem")]
+        for r in revoked:
+            _run(base + ["-revoke", os.path.join(d, r)])
+        _run(base + ["-gencrl", "-crldays", str(days), "-crlexts", "crl_ext", "-out", t("crl.pem")] + _PSS[1:]
+             + ["-md", "sha384"])
+        _run(["openssl", "crl", "-in", t("crl.pem"), "-outform", "DER", "-out", out])
+    return out
+
+
 # ---------------------------------------------------------------- Intel
 
 def sgx_extensions_der(fmspc=FMSPC, comps=PCK_TCB_COMPONENTS, pcesvn=PCK_PCESVN, pce_id=PCE_ID,
@@ -246,6 +269,7 @@ def generate(out_dir, tee="snp", turin=False):
     os.makedirs(pki, exist_ok=True)
     chip_id = secrets.token_bytes(64)
     _gen_amd(os.path.join(pki, "amd"), "Milan", SNP_TCB, chip_id, False)
+    amd_crl(os.path.join(pki, "amd"), os.path.join(pki, "amd", "crl.der"))
     meta = {"tee": tee,
             "amd": {"product": "Milan", "chip_id": chip_id.hex(), "tcb": SNP_TCB,
                     "cpuid_fam_id": 0x19, "cpuid_mod_id": 0x01, "cpuid_step": 1},
@@ -254,6 +278,7 @@ def generate(out_dir, tee="snp", turin=False):
     if turin:
         tchip = secrets.token_bytes(8) + bytes(56)
         _gen_amd(os.path.join(pki, "amd-turin"), "Turin", TURIN_TCB, tchip, True)
+        amd_crl(os.path.join(pki, "amd-turin"), os.path.join(pki, "amd-turin", "crl.der"))
         meta["amd-turin"] = {"product": "Turin", "chip_id": tchip.hex(), "tcb": TURIN_TCB,
                              "cpuid_fam_id": 0x1A, "cpuid_mod_id": 0x02, "cpuid_step": 0}
     _gen_intel(os.path.join(pki, "intel"))

@@ -146,17 +146,22 @@ static void test_verify_chain(void **state) {
     sk_X509_push(untrusted, cert("int.pem"));
     sk_X509_push(trusted, cert("root.pem"));
     sk_X509_push(wrong, cert("other.pem"));
-    assert_int_equal(crypto_verify_chain(leaf, untrusted, trusted, -1, NULL), 0);
+    assert_int_equal(crypto_verify_chain(leaf, untrusted, trusted, now_realtime_s(), NULL), 0);
     /* another root: no */
-    assert_int_equal(crypto_verify_chain(leaf, untrusted, wrong, -1, &err), -EKEYREJECTED);
+    assert_int_equal(crypto_verify_chain(leaf, untrusted, wrong, now_realtime_s(), &err),
+                     -EKEYREJECTED);
     assert_non_null(err);
     free(TAKE_PTR(err));
     /* missing intermediate: no */
-    assert_int_equal(crypto_verify_chain(leaf, NULL, trusted, -1, NULL), -EKEYREJECTED);
+    assert_int_equal(crypto_verify_chain(leaf, NULL, trusted, now_realtime_s(), NULL),
+                     -EKEYREJECTED);
     /* long after the leaf expired (2100-01-01): no, and the message says why */
     assert_int_equal(crypto_verify_chain(leaf, untrusted, trusted, 4102444800, &err),
                      -EKEYREJECTED);
     assert_non_null(strstr(err, "expired"));
+    free(TAKE_PTR(err));
+    /* no time means no check, never "now" */
+    assert_int_equal(crypto_verify_chain(leaf, untrusted, trusted, -1, &err), -EINVAL);
 }
 
 static void test_signatures(void **state) {
@@ -202,6 +207,112 @@ static void test_memeq(void **state) {
     assert_false(crypto_memeq("abc", "abd", 3));
 }
 
+static EVP_PKEY *private_key(const char *name) {
+    _cleanup_free_ uint8_t *d = NULL;
+    size_t n;
+    load(name, &d, &n);
+    BIO *b = BIO_new_mem_buf(d, (int)n);
+    assert_non_null(b);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    BIO_free(b);
+    assert_non_null(k);
+    return k;
+}
+
+static ASN1_TIME *asn1_at(int64_t t) {
+    ASN1_TIME *a = ASN1_TIME_set(NULL, (time_t)t);
+    assert_non_null(a);
+    return a;
+}
+
+/* A CRL with issuer's name, signed by key; next < 0 = no nextUpdate; a
+ * malformed lastUpdate when bad_last. Lists revoke's serial when given. */
+static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, int64_t last, int64_t next, X509 *revoke,
+                          bool bad_last) {
+    X509_CRL *crl = X509_CRL_new();
+    assert_non_null(crl);
+    assert_true(X509_CRL_set_version(crl, X509_CRL_VERSION_2));
+    assert_true(X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)));
+    ASN1_TIME *t = asn1_at(last);
+    if (bad_last)
+        assert_true(ASN1_STRING_set(t, "241301000000Z", -1)); /* month 13 */
+    assert_true(X509_CRL_set1_lastUpdate(crl, t));
+    ASN1_TIME_free(t);
+    if (next >= 0) {
+        t = asn1_at(next);
+        assert_true(X509_CRL_set1_nextUpdate(crl, t));
+        ASN1_TIME_free(t);
+    }
+    if (revoke) {
+        X509_REVOKED *rev = X509_REVOKED_new();
+        assert_non_null(rev);
+        assert_true(
+            X509_REVOKED_set_serialNumber(rev, (ASN1_INTEGER *)X509_get0_serialNumber(revoke)));
+        t = asn1_at(last);
+        assert_true(X509_REVOKED_set_revocationDate(rev, t));
+        ASN1_TIME_free(t);
+        assert_true(X509_CRL_add0_revoked(crl, rev));
+    }
+    assert_true(X509_CRL_sort(crl));
+    assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+    return crl;
+}
+
+static void test_crl(void **state) {
+    (void)state;
+    _cleanup_x509_ X509 *root = cert("root.pem");
+    _cleanup_x509_ X509 *in = cert("int.pem");
+    _cleanup_x509_ X509 *leaf = cert("leaf.pem");
+    _cleanup_pkey_ EVP_PKEY *root_key = private_key("root.key");
+    _cleanup_pkey_ EVP_PKEY *int_key = private_key("int.key");
+    const int64_t now = now_realtime_s(), day = 86400;
+    const char *why = NULL;
+
+    /* current and clean, then listing the intermediate */
+    _cleanup_crl_ X509_CRL *clean = make_crl(root, root_key, now - day, now + day, NULL, false);
+    assert_int_equal(crypto_crl_check(clean, root, now, 0, false, &why), 0);
+    assert_false(crypto_crl_lists(clean, in));
+    _cleanup_crl_ X509_CRL *revoked = make_crl(root, root_key, now - day, now + day, in, false);
+    assert_int_equal(crypto_crl_check(revoked, root, now, 0, false, &why), 0);
+    assert_true(crypto_crl_lists(revoked, in));
+    assert_false(crypto_crl_lists(revoked, leaf));
+    /* DER round trip through the loader */
+    unsigned char *der = NULL;
+    int der_len = i2d_X509_CRL(revoked, &der);
+    assert_true(der_len > 0);
+    _cleanup_crl_ X509_CRL *loaded = NULL;
+    assert_int_equal(crypto_load_crl(der, (size_t)der_len, &loaded), 0);
+    assert_true(crypto_crl_lists(loaded, in));
+    OPENSSL_free(der);
+    assert_int_equal(crypto_load_crl("not a CRL", 9, &loaded), -EBADMSG);
+
+    /* time: after nextUpdate, before lastUpdate (unless a newer CRL is fine) */
+    assert_int_equal(crypto_crl_check(clean, root, now + 2 * day, 0, false, &why), -ESTALE);
+    assert_int_equal(crypto_crl_check(clean, root, now - 2 * day, 0, false, &why), -ESTALE);
+    assert_int_equal(crypto_crl_check(clean, root, now - 2 * day, 0, true, &why), 0);
+    assert_int_equal(crypto_crl_check(clean, root, -1, 0, false, &why), -EINVAL);
+
+    /* no nextUpdate: current only for max_age after lastUpdate */
+    _cleanup_crl_ X509_CRL *open_ended = make_crl(root, root_key, now - day, -1, NULL, false);
+    assert_int_equal(crypto_crl_check(open_ended, root, now, 2 * day, false, &why), 0);
+    assert_int_equal(crypto_crl_check(open_ended, root, now, day / 2, false, &why), -ESTALE);
+    assert_non_null(strstr(why, "maximum age"));
+    assert_int_equal(crypto_crl_check(open_ended, root, now, -1, false, &why), -ESTALE);
+
+    /* another issuer, or the right name with another key's signature */
+    assert_int_equal(crypto_crl_check(clean, in, now, 0, false, &why), -EKEYREJECTED);
+    _cleanup_crl_ X509_CRL *forged = make_crl(root, int_key, now - day, now + day, NULL, false);
+    assert_int_equal(crypto_crl_check(forged, root, now, 0, false, &why), -EKEYREJECTED);
+
+    /* a lastUpdate that does not parse fails closed, never compares "equal" */
+    _cleanup_crl_ X509_CRL *bad_time = make_crl(root, root_key, now - day, now + day, NULL, true);
+    int64_t t;
+    assert_int_equal(crypto_asn1_time_to_epoch(X509_CRL_get0_lastUpdate(bad_time), &t), -EBADMSG);
+    assert_int_equal(crypto_crl_check(bad_time, root, now, 0, false, &why), -EBADMSG);
+    assert_int_equal(crypto_asn1_time_to_epoch(X509_CRL_get0_nextUpdate(clean), &t), 0);
+    assert_true(t == now + day);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_digest),
@@ -210,6 +321,7 @@ int main(void) {
         cmocka_unit_test(test_verify_chain),
         cmocka_unit_test(test_signatures),
         cmocka_unit_test(test_memeq),
+        cmocka_unit_test(test_crl),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,7 +42,9 @@ static void test_parse_bool_duration(void **state) {
     assert_true(ms == 120000);
     assert_int_equal(parse_duration_ms("1h", &ms), 0);
     assert_true(ms == 3600000);
-    assert_int_equal(parse_duration_ms("1d", &ms), -EINVAL);
+    assert_int_equal(parse_duration_ms("30d", &ms), 0);
+    assert_true(ms == UINT64_C(2592000000));
+    assert_int_equal(parse_duration_ms("1w", &ms), -EINVAL);
     assert_int_equal(parse_duration_ms("s", &ms), -EINVAL);
     assert_int_equal(parse_duration_ms("", &ms), -EINVAL);
     assert_int_equal(parse_duration_ms("99999999999999999999", &ms), -EINVAL);
@@ -68,6 +70,45 @@ static void test_rfc3339(void **state) {
     assert_int_equal(parse_rfc3339("yesterday", &t), -EINVAL);
 }
 
+/* The calendar and the range are real: what used to be accepted and turned
+ * into a negative time ("now") or a date that does not exist is refused. */
+static void test_rfc3339_strict(void **state) {
+    (void)state;
+    int64_t t = 42;
+    assert_int_equal(parse_rfc3339("1960-01-01T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("1969-12-31T23:59:59Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("1970-01-01T00:30:00+01:00", &t), -EINVAL);
+    assert_true(t == 42); /* untouched on error */
+    assert_int_equal(parse_rfc3339("1970-01-01T01:00:00+01:00", &t), 0);
+    assert_true(t == 0);
+    assert_int_equal(parse_rfc3339("2025-02-31T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2025-04-31T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2025-02-00T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-02-29T00:00:00Z", &t), 0);
+    assert_true(t == 1709164800);
+    assert_int_equal(parse_rfc3339("2023-02-29T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2000-02-29T00:00:00Z", &t), 0); /* divisible by 400 */
+    assert_int_equal(parse_rfc3339("2100-02-29T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2023-12-31T23:59:59-05:30", &t), 0);
+    assert_true(t == 1704067199 + 5 * 3600 + 30 * 60);
+    assert_int_equal(parse_rfc3339("2024-01-01T00:00:00+24:00", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-01-01T00:00:00+05:60", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-01-01T00:00:00+0500", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-01-01T24:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-01-01T23:60:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-01-01T23:59:60Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-01-01 00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-01-01T00:00:00.Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("+2024-01-01T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("2024-1-01T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("", &t), -EINVAL);
+    assert_int_equal(parse_rfc3339(NULL, &t), -EINVAL);
+    assert_int_equal(parse_rfc3339("9999-12-31T23:59:59Z", &t), 0);
+    assert_true(t == INT64_C(253402300799));
+    assert_int_equal(parse_rfc3339("10000-01-01T00:00:00Z", &t), -EINVAL);
+    assert_true(now_realtime_s() > 1700000000);
+}
+
 static void test_exit_codes(void **state) {
     (void)state;
     assert_int_equal(cvm_exit_from_errno(0), CVM_EXIT_OK);
@@ -91,8 +132,8 @@ static void test_size_arith(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_numbers), cmocka_unit_test(test_parse_bool_duration),
-        cmocka_unit_test(test_rfc3339),       cmocka_unit_test(test_exit_codes),
-        cmocka_unit_test(test_size_arith),
+        cmocka_unit_test(test_rfc3339),       cmocka_unit_test(test_rfc3339_strict),
+        cmocka_unit_test(test_exit_codes),    cmocka_unit_test(test_size_arith),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
