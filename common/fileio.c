@@ -19,7 +19,7 @@ static int read_fd(int fd, size_t max, uint8_t *buf, size_t *ret_len) {
         /* read one byte beyond max to tell "exactly max" from "more" */
         size_t want = max + 1 - len;
         if (want == 0)
-            return -E2BIG;
+            return -EFBIG;
         ssize_t n = read(fd, buf + len, want);
         if (n < 0) {
             if (errno == EINTR)
@@ -30,7 +30,7 @@ static int read_fd(int fd, size_t max, uint8_t *buf, size_t *ret_len) {
             break;
         len += (size_t)n;
         if (len > max)
-            return -E2BIG;
+            return -EFBIG;
     }
     *ret_len = len;
     return 0;
@@ -159,4 +159,13 @@ int mkdir_p(const char *path, mode_t mode) {
     if (mkdir(p, mode) < 0 && errno != EEXIST)
         return -errno;
     return 0;
+}
+
+const char *file_error_string(int r, size_t max) {
+    static __thread char buf[96];
+    if (r == -EFBIG)
+        snprintf(buf, sizeof(buf), "larger than %zu bytes", max);
+    else
+        snprintf(buf, sizeof(buf), "%s", strerror(r < 0 ? -r : r));
+    return buf;
 }

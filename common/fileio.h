@@ -19,11 +19,14 @@
 /*
  * Reads a whole file ("-" is standard input) of at most max bytes. The buffer
  * is malloc'ed with a NUL after the data; the caller frees it.
- * -E2BIG when the file is larger than max; -errno of open/read otherwise.
+ * -EFBIG when the file is larger than max; -errno of open/read otherwise.
  */
 int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len);
 /* The same into a SecretBuf, never through an unwiped intermediate. */
 int read_file_secret(const char *path, size_t max, SecretBuf **ret);
+/* What went wrong reading a file capped at max, for a message: "larger than
+ * N bytes" for -EFBIG, else strerror (static buffer). */
+const char *file_error_string(int r, size_t max);
 
 /*
  * Replaces path with data so that a reader sees the old or the new content,

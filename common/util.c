@@ -22,6 +22,7 @@ CvmExit cvm_exit_from_errno(int r) {
     case EINVAL:
     case ENOENT:
     case E2BIG:
+    case EFBIG:
     case ENAMETOOLONG: return CVM_EXIT_USAGE;
     case EAGAIN:
     case ETIMEDOUT:

@@ -80,7 +80,8 @@ typedef enum {
  * Conventions the modules follow:
  *   -EBADMSG, -EKEYREJECTED, -EACCES, -EPERM, -EPROTONOSUPPORT (malformed or
  *     rejected evidence, failed signature, policy says no)       -> REJECTED
- *   -EINVAL, -ENOENT (of a file the user named), -E2BIG of input -> USAGE
+ *   -EINVAL, -ENOENT (of a file the user named), -E2BIG/-EFBIG of
+ *     input                                                      -> USAGE
  *   -EAGAIN, -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH,
  *     -ECONNRESET, -ECONNABORTED (TLS failure), -EPROTO (service
  *     error after retries)                                       -> TRANSIENT

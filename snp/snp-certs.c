@@ -459,7 +459,9 @@ static int crl_from_files(const char **files, SnpProduct p, X509_CRL **ret) {
         size_t len;
         int k = read_file(*f, FILE_MAX_EVIDENCE, &d, &len);
         if (k < 0)
-            return log_error_errno(k, "cannot read CRL '%s': %s", *f, strerror(-k)), -EINVAL;
+            return log_error_errno(k, "cannot read CRL '%s': %s", *f,
+                                   file_error_string(k, FILE_MAX_EVIDENCE)),
+                   -EINVAL;
         if (crypto_load_crl(d, len, &crl) < 0)
             return log_error("'%s' is not a CRL (PEM or DER)", *f), -EINVAL;
         if (crl_issued_by_ark(crl, p)) {
