@@ -112,7 +112,8 @@ static void cache_store(const SnpFetchConfig *cfg, const char *path, const void 
         return;
     if (asprintf(&dir, "%s/snp", cfg->cache_dir) < 0)
         return;
-    if (mkdir_p(dir, 0700) < 0 || write_file_atomic(path, data, len, 0644) < 0)
+    /* 0600 like every file in the state directory (cvm-agent(8) FILES) */
+    if (mkdir_p(dir, 0700) < 0 || write_file_atomic(path, data, len, 0600) < 0)
         log_debug("cannot cache '%s', ignoring", path);
 }
 

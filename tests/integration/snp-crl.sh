@@ -86,6 +86,10 @@ run clean 0 "${fast[@]}" -o "snp.kds-url=http://127.0.0.1:$port" -o snp.crl=requ
 check clean 'd["verified"]' True
 check clean 'd["crl_checked"]' True
 grep -q '^/vcek/v1/Milan/crl$' "$fx/log" || fail "the CRL was not fetched: $(cat "$fx/log")"
+# the cache is state: 0700 directories, 0600 files (cvm-agent(8) FILES)
+[ "$(stat -c %a "$state/cache/snp")" = 700 ] || fail "cache dir mode $(stat -c %a "$state/cache/snp")"
+[ "$(stat -c %a "$state/cache/snp/Milan-vcek.crl")" = 600 ] ||
+    fail "cached CRL mode $(stat -c %a "$state/cache/snp/Milan-vcek.crl"), the man page says 0600"
 stop_kds
 # the cached CRL (until its nextUpdate) serves the next run with KDS down
 run cached 0 "${fast[@]}" -o "snp.kds-url=http://127.0.0.1:$port" -o snp.crl=require --state-dir "$state" "${base[@]}"

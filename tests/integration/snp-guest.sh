@@ -86,6 +86,10 @@ check "$TEST_DIR/ioctl.json" 'd["report"]["vmpl"]' 1
 check "$TEST_DIR/ioctl.json" 'd["report"]["cert_source"]' cert-table
 check "$TEST_DIR/ioctl.json" 'd["certificates"]' "['vcek', 'ask', 'ark']"
 [ "$(stat -c %s "$TEST_DIR/ioctl.bin")" -eq 1184 ] || fail "--out did not write the 1184-byte report"
+# evidence is public: --out and --certs-out are 0644 as cvm-agent(8) FILES says
+for f in "$TEST_DIR/ioctl.bin" "$TEST_DIR/ioctl-certs.bin"; do
+    [ "$(stat -c %a "$f")" = 644 ] || fail "$f is mode $(stat -c %a "$f"), the man page says 0644"
+done
 # the saved report verifies offline with the test chain as anchor, and not without it
 agent verify --snp-report "$TEST_DIR/ioctl.bin" --vcek "$pki/vcek.pem" --cert-chain "$pki/chain.pem" \
     --trust-anchor "$pki/ark.pem" --report-data "$RD" --vmpl 1 >/dev/null 2>&1 || fail "saved ioctl report does not verify"
