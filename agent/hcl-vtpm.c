@@ -27,7 +27,8 @@ int hcl_vtpm_read(const char *tcti, const uint8_t *data, uint64_t deadline_ms, u
         _cleanup_tpm_ TpmContext *t = NULL;
         r = tpm_open(tcti, &t);
         if (r < 0)
-            return log_error_errno(r, "cannot open the TPM '%s': %s", tcti, strerror(-r)), r;
+            return log_error_errno(r, "cannot open the TPM '%s': %s", tcti, tpm_last_error(NULL)),
+                   r;
         r = tpm_nv_write(t, HCL_NV_INDEX_USER_DATA, data, HCL_USER_DATA_SIZE);
         if (r < 0)
             return log_error_errno(r, "cannot write the HCL user data to NV 0x%08x: %s",
@@ -43,7 +44,9 @@ int hcl_vtpm_read(const char *tcti, const uint8_t *data, uint64_t deadline_ms, u
             _cleanup_tpm_ TpmContext *t = NULL;
             r = tpm_open(tcti, &t);
             if (r < 0)
-                return log_error_errno(r, "cannot open the TPM '%s': %s", tcti, strerror(-r)), r;
+                return log_error_errno(r, "cannot open the TPM '%s': %s", tcti,
+                                       tpm_last_error(NULL)),
+                       r;
             r = tpm_nv_read(t, HCL_NV_INDEX_REPORT, &d, &n);
         }
         if (r == -ENOENT && !data)

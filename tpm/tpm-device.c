@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
@@ -193,9 +194,35 @@ static TSS2_RC startup(ESYS_CONTEXT *esys) {
     return rc_base(rc) == TPM2_RC_INITIALIZE ? TSS2_RC_SUCCESS : rc;
 }
 
+/*
+ * The device TCTI on a node that does not exist fails with a TCTI I/O error
+ * that reads like a refused connection; say what it means instead.
+ */
+static int check_device_node(TpmContext *t, const char *tcti) {
+    const char *path;
+    if (!tcti || !startswith(tcti, "device"))
+        return 0;
+    if (streq(tcti, "device") || streq(tcti, "device:"))
+        path = "/dev/tpm0"; /* the device TCTI's default */
+    else if (startswith(tcti, "device:"))
+        path = tcti + strlen("device:");
+    else
+        return 0;
+    if (access(path, F_OK) == 0 || errno != ENOENT)
+        return 0; /* present (or unknowable): let the TCTI say what it finds */
+    return fail_msg(t, -ENODEV,
+                    "the TPM device '%s' does not exist: this VM has no (v)TPM, or the TPM "
+                    "driver (tpm_tis, tpm_crb, or tpm_vtpm_proxy) is not loaded; check "
+                    "'ls /dev/tpm*' and 'dmesg | grep -i tpm', or name another TCTI with -T",
+                    path);
+}
+
 static int open_steps(TpmContext *t, const char *tcti) {
     TSS2_RC rc;
     int r;
+    r = check_device_node(t, tcti);
+    if (r < 0)
+        return r;
     rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
     if (rc != TSS2_RC_SUCCESS) {
         t->tcti = NULL;

@@ -112,6 +112,8 @@ typedef struct TpmContext TpmContext;
  * TSS logging unless TSS2_LOG is set by the user, and checks readiness:
  * starts the TPM if it needs TPM2_Startup, and retries TPM_RC_RETRY,
  * TPM_RC_TESTING, TPM_RC_YIELDED and TPM_RC_NV_RATE with bounded backoff.
+ * -ENODEV (exit 4) when a device TCTI names a node that does not exist, with
+ * tpm_last_error(NULL) saying what that means.
  */
 int tpm_open(const char *tcti, TpmContext **ret);
 /* Flushes what is left, closes; NULL-safe; returns NULL. */

@@ -157,6 +157,22 @@ static void test_tcti_unreachable(void **state) {
     assert_null(tpm_close(NULL));
 }
 
+/* A device node that does not exist is named as such (exit 4), before the
+ * TCTI turns it into "connection refused". */
+static void test_device_missing(void **state) {
+    (void)state;
+    TpmContext *t = NULL;
+    assert_int_equal(tpm_open("device:/nonexistent/tpmrm0", &t), -ENODEV);
+    assert_null(t);
+    assert_non_null(strstr(tpm_last_error(NULL), "'/nonexistent/tpmrm0' does not exist"));
+    assert_non_null(strstr(tpm_last_error(NULL), "tpm_crb"));
+    assert_int_equal(cvm_exit_from_errno(-ENODEV), CVM_EXIT_PLATFORM);
+    assert_int_equal(tcti_open, 0);
+    /* an existing node goes on to the TCTI */
+    will_return(__wrap_Tss2_TctiLdr_Initialize, TSS2_TCTI_RC_IO_ERROR);
+    assert_int_equal(tpm_open("device:/dev/null", &t), -ECONNREFUSED);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_ready_after_testing, setup),
@@ -164,6 +180,7 @@ int main(void) {
         cmocka_unit_test_setup(test_retry_is_bounded, setup),
         cmocka_unit_test_setup(test_failure_not_retried, setup),
         cmocka_unit_test_setup(test_tcti_unreachable, setup),
+        cmocka_unit_test_setup(test_device_missing, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
