@@ -328,6 +328,21 @@ static int build_policy(const VerifyOptions *opts, SnpPolicy *p) {
     return 0;
 }
 
+/* Revocation: AMD's CRL for the chain ([snp] crl, or --crl offline). */
+static int obtain_crl(AgentContext *ctx, const VerifyOptions *opts, SnpProduct p, bool vlek,
+                      SnpCrl *ret, cJSON *out) {
+    SnpFetchConfig fc;
+    _cleanup_free_ char *cache = NULL;
+    if (agent_snp_fetch_config(&ctx->cfg, &fc, &cache) < 0)
+        return -ENOMEM;
+    fc.crl_files = opts->crls;
+    int r = snp_crl_obtain(&fc, p, vlek, ret);
+    if (r < 0 && r != -EINVAL && r != -ENOMEM)
+        return json_add_string(out, "failed_check", "crl"),
+               verify_fail(out, r, "AMD's CRL cannot be obtained and [snp] crl = require");
+    return r;
+}
+
 /*
  * The common part of --snp-report and an SNP --hcl-report: certificates,
  * signature and chain, then policy. Adds decoded fields to out.
@@ -406,19 +421,10 @@ static int verify_snp_report(AgentContext *ctx, const VerifyOptions *opts, SnpRe
     if (json_add_string(out, "cert_source", snp_cert_source_name(src)) < 0)
         return -ENOMEM;
 
-    /* revocation: AMD's CRL for the chain ([snp] crl, or --crl offline) */
     _cleanup_(snp_crl_done) SnpCrl crl = {0};
-    SnpFetchConfig cfc;
-    _cleanup_free_ char *ccache = NULL;
-    if (agent_snp_fetch_config(&ctx->cfg, &cfc, &ccache) < 0)
-        return -ENOMEM;
-    cfc.crl_files = opts->crls;
-    r = snp_crl_obtain(&cfc, p, rep->signing_key == SNP_SIGNING_KEY_VLEK, &crl);
-    if (r == -EINVAL || r == -ENOMEM)
-        return r;
+    r = obtain_crl(ctx, opts, p, rep->signing_key == SNP_SIGNING_KEY_VLEK, &crl, out);
     if (r < 0)
-        return json_add_string(out, "failed_check", "crl"),
-               verify_fail(out, r, "AMD's CRL cannot be obtained and [snp] crl = require");
+        return r;
 
     SnpVerifyInput in = {
         .signer = signer, .chain = chain, .anchors = anchors, .at = opts->at, .crl = &crl};

@@ -70,130 +70,149 @@ static void parse_qe_report(ByteReader *r, TdxQeReport *q) {
     br_copy(r, q->report_data, 64);
 }
 
+/* Header, 48 bytes (sgx_quote4_header_t), and the v5 body descriptor. */
+static int parse_header(ByteReader *r, size_t len, TdxQuote *q, char **reterr) {
+    q->version = br_u16le(r);
+    q->att_key_type = br_u16le(r);
+    q->tee_type = br_u32le(r);
+    q->qe_svn = br_u16le(r);
+    q->pce_svn = br_u16le(r);
+    br_copy(r, q->qe_vendor_id, 16);
+    br_copy(r, q->user_data, 20);
+    if (!br_ok(r))
+        return quote_err(reterr, -EBADMSG, "quote truncated in the header (%zu bytes)", len);
+    if (q->version != 4 && q->version != 5)
+        return quote_err(reterr, -EPROTONOSUPPORT, "quote version %u is not 4 or 5", q->version);
+    if (q->att_key_type != TDX_ATT_KEY_ECDSA_P256)
+        return quote_err(reterr, -EPROTONOSUPPORT, "attestation key type %u is not 2 (ECDSA P-256)",
+                         q->att_key_type);
+    if (q->tee_type != TDX_TEE_TYPE_TDX)
+        return quote_err(reterr, -EPROTONOSUPPORT, "TEE type 0x%08x is not TDX (0x81)",
+                         q->tee_type);
+    if (memcmp(q->qe_vendor_id, intel_qe_vendor_id, 16) != 0)
+        return quote_err(reterr, -EBADMSG, "QE vendor ID at offset 0xc is not Intel's");
+
+    if (q->version == 4) {
+        q->body_type = TDX_QUOTE_BODY_TYPE_TDX10;
+        q->body_size = TDX_QUOTE_BODY10_SIZE;
+        return 0;
+    }
+    /* v5 body descriptor: u16 type, u32 size (Quote.cpp, go-tdx-guest quoteToProtoV5) */
+    q->body_type = br_u16le(r);
+    q->body_size = br_u32le(r);
+    if (!br_ok(r))
+        return quote_err(reterr, -EBADMSG, "quote truncated in the v5 body descriptor");
+    if (q->body_type == TDX_QUOTE_BODY_TYPE_TDX10) {
+        if (q->body_size != TDX_QUOTE_BODY10_SIZE)
+            return quote_err(reterr, -EBADMSG, "v5 body type 2 with size %u, expected 584",
+                             q->body_size);
+    } else if (q->body_type == TDX_QUOTE_BODY_TYPE_TDX15) {
+        if (q->body_size != TDX_QUOTE_BODY15_SIZE)
+            return quote_err(reterr, -EBADMSG, "v5 body type 3 with size %u, expected 648",
+                             q->body_size);
+    } else
+        return quote_err(reterr, -EPROTONOSUPPORT, "v5 body type %u is not a TD report (2 or 3)",
+                         q->body_type);
+    return 0;
+}
+
+/* The TD report body; what the attestation key signs ends with it. */
+static int parse_body(ByteReader *r, const uint8_t *data, TdxQuote *q, char **reterr) {
+    size_t body_off = br_offset(r);
+    ByteReader body = br_sub(r, q->body_size);
+    parse_body10(&body, &q->body);
+    if (q->body_type == TDX_QUOTE_BODY_TYPE_TDX15) {
+        q->body.tdx15 = true;
+        br_copy(&body, q->body.tee_tcb_svn2, 16);
+        br_copy(&body, q->body.mrservicetd, TDX_MR_SIZE);
+    }
+    if (!br_ok(r) || !br_at_end(&body))
+        return quote_err(reterr, -EBADMSG, "quote truncated in the TD report body at 0x%zx",
+                         body_off);
+    q->signed_data = data;
+    q->signed_len = br_offset(r);
+    return 0;
+}
+
+/* Ecdsa256BitQuoteV4AuthData: signature, attestation key, certification data header. */
+static int parse_auth_data(ByteReader *r, TdxQuote *q, ByteReader *ret_sig, char **reterr) {
+    q->sig_data_len = br_u32le(r);
+    if (!br_ok(r))
+        return quote_err(reterr, -EBADMSG, "quote truncated at the signature data length (0x%zx)",
+                         q->signed_len);
+    if (q->sig_data_len > br_remaining(r))
+        return quote_err(reterr, -EBADMSG,
+                         "signature data length %u at 0x%zx exceeds the %zu bytes left",
+                         q->sig_data_len, q->signed_len, br_remaining(r));
+    ByteReader sig = br_sub(r, q->sig_data_len);
+    q->trailing_len = br_remaining(r);
+
+    br_copy(&sig, q->signature, 64);
+    br_copy(&sig, q->attestation_key, 64);
+    q->cert_data_type = br_u16le(&sig);
+    q->cert_data_size = br_u32le(&sig);
+    if (!br_ok(&sig))
+        return quote_err(reterr, -EBADMSG, "signature data truncated (%u bytes)", q->sig_data_len);
+    if (q->cert_data_type != TDX_CERT_TYPE_QE_REPORT)
+        return quote_err(reterr, -EBADMSG,
+                         "certification data type %u at 0x%zx is not 6 (QE report)",
+                         q->cert_data_type, br_offset(&sig) - 6);
+    if (q->cert_data_size != br_remaining(&sig))
+        return quote_err(reterr, -EBADMSG,
+                         "certification data size %u does not match the %zu bytes left",
+                         q->cert_data_size, br_remaining(&sig));
+    *ret_sig = sig;
+    return 0;
+}
+
+/* QE report certification data: QE report, its signature, QE auth data, PCK chain. */
+static int parse_qe_cert_data(ByteReader *sig, TdxQuote *q, char **reterr) {
+    size_t qe_off = br_offset(sig);
+    ByteReader qe = br_sub(sig, TDX_QE_REPORT_SIZE);
+    q->qe_report_raw = qe.data;
+    parse_qe_report(&qe, &q->qe_report);
+    br_copy(sig, q->qe_report_signature, 64);
+    q->qe_auth_data_len = br_u16le(sig);
+    if (!br_ok(sig) || !br_ok(&qe))
+        return quote_err(reterr, -EBADMSG, "QE report certification data truncated at 0x%zx",
+                         qe_off);
+    q->qe_auth_data = br_take(sig, q->qe_auth_data_len);
+    if (!q->qe_auth_data && q->qe_auth_data_len)
+        return quote_err(reterr, -EBADMSG, "QE authentication data (%u bytes) truncated",
+                         q->qe_auth_data_len);
+    q->pck_cert_type = br_u16le(sig);
+    q->pck_chain_len = br_u32le(sig);
+    if (!br_ok(sig))
+        return quote_err(reterr, -EBADMSG, "inner certification data header truncated");
+    if (q->pck_cert_type != TDX_CERT_TYPE_PCK_CHAIN)
+        return quote_err(reterr, -EBADMSG,
+                         "inner certification data type %u is not 5 (PCK certificate chain)",
+                         q->pck_cert_type);
+    if (q->pck_chain_len != br_remaining(sig))
+        return quote_err(reterr, -EBADMSG,
+                         "PCK chain size %u does not match the %zu bytes left in the signature "
+                         "data",
+                         q->pck_chain_len, br_remaining(sig));
+    q->pck_chain = br_take(sig, q->pck_chain_len);
+    if (!br_ok(sig) || (!q->pck_chain && q->pck_chain_len) || q->pck_chain_len == 0)
+        return quote_err(reterr, -EBADMSG, "PCK certificate chain missing or truncated");
+    return 0;
+}
+
 int tdx_quote_parse(const uint8_t *data, size_t len, TdxQuote *ret, char **reterr) {
-    ByteReader r;
+    ByteReader r, sig;
     TdxQuote q = {0};
+    int k;
 
     if (reterr)
         *reterr = NULL;
     if (!data)
         return -EINVAL;
     br_init(&r, data, len);
-
-    /* header, 48 bytes (sgx_quote4_header_t) */
-    q.version = br_u16le(&r);
-    q.att_key_type = br_u16le(&r);
-    q.tee_type = br_u32le(&r);
-    q.qe_svn = br_u16le(&r);
-    q.pce_svn = br_u16le(&r);
-    br_copy(&r, q.qe_vendor_id, 16);
-    br_copy(&r, q.user_data, 20);
-    if (!br_ok(&r))
-        return quote_err(reterr, -EBADMSG, "quote truncated in the header (%zu bytes)", len);
-    if (q.version != 4 && q.version != 5)
-        return quote_err(reterr, -EPROTONOSUPPORT, "quote version %u is not 4 or 5", q.version);
-    if (q.att_key_type != TDX_ATT_KEY_ECDSA_P256)
-        return quote_err(reterr, -EPROTONOSUPPORT, "attestation key type %u is not 2 (ECDSA P-256)",
-                         q.att_key_type);
-    if (q.tee_type != TDX_TEE_TYPE_TDX)
-        return quote_err(reterr, -EPROTONOSUPPORT, "TEE type 0x%08x is not TDX (0x81)", q.tee_type);
-    if (memcmp(q.qe_vendor_id, intel_qe_vendor_id, 16) != 0)
-        return quote_err(reterr, -EBADMSG, "QE vendor ID at offset 0xc is not Intel's");
-
-    if (q.version == 4) {
-        q.body_type = TDX_QUOTE_BODY_TYPE_TDX10;
-        q.body_size = TDX_QUOTE_BODY10_SIZE;
-    } else {
-        /* v5 body descriptor: u16 type, u32 size (Quote.cpp, go-tdx-guest quoteToProtoV5) */
-        q.body_type = br_u16le(&r);
-        q.body_size = br_u32le(&r);
-        if (!br_ok(&r))
-            return quote_err(reterr, -EBADMSG, "quote truncated in the v5 body descriptor");
-        if (q.body_type == TDX_QUOTE_BODY_TYPE_TDX10) {
-            if (q.body_size != TDX_QUOTE_BODY10_SIZE)
-                return quote_err(reterr, -EBADMSG, "v5 body type 2 with size %u, expected 584",
-                                 q.body_size);
-        } else if (q.body_type == TDX_QUOTE_BODY_TYPE_TDX15) {
-            if (q.body_size != TDX_QUOTE_BODY15_SIZE)
-                return quote_err(reterr, -EBADMSG, "v5 body type 3 with size %u, expected 648",
-                                 q.body_size);
-        } else
-            return quote_err(reterr, -EPROTONOSUPPORT,
-                             "v5 body type %u is not a TD report (2 or 3)", q.body_type);
-    }
-
-    size_t body_off = br_offset(&r);
-    ByteReader body = br_sub(&r, q.body_size);
-    parse_body10(&body, &q.body);
-    if (q.body_type == TDX_QUOTE_BODY_TYPE_TDX15) {
-        q.body.tdx15 = true;
-        br_copy(&body, q.body.tee_tcb_svn2, 16);
-        br_copy(&body, q.body.mrservicetd, TDX_MR_SIZE);
-    }
-    if (!br_ok(&r) || !br_at_end(&body))
-        return quote_err(reterr, -EBADMSG, "quote truncated in the TD report body at 0x%zx",
-                         body_off);
-    q.signed_data = data;
-    q.signed_len = br_offset(&r);
-
-    q.sig_data_len = br_u32le(&r);
-    if (!br_ok(&r))
-        return quote_err(reterr, -EBADMSG, "quote truncated at the signature data length (0x%zx)",
-                         q.signed_len);
-    if (q.sig_data_len > br_remaining(&r))
-        return quote_err(reterr, -EBADMSG,
-                         "signature data length %u at 0x%zx exceeds the %zu bytes left",
-                         q.sig_data_len, q.signed_len, br_remaining(&r));
-    ByteReader sig = br_sub(&r, q.sig_data_len);
-    q.trailing_len = br_remaining(&r);
-
-    /* Ecdsa256BitQuoteV4AuthData */
-    br_copy(&sig, q.signature, 64);
-    br_copy(&sig, q.attestation_key, 64);
-    q.cert_data_type = br_u16le(&sig);
-    q.cert_data_size = br_u32le(&sig);
-    if (!br_ok(&sig))
-        return quote_err(reterr, -EBADMSG, "signature data truncated (%u bytes)", q.sig_data_len);
-    if (q.cert_data_type != TDX_CERT_TYPE_QE_REPORT)
-        return quote_err(reterr, -EBADMSG,
-                         "certification data type %u at 0x%zx is not 6 (QE report)",
-                         q.cert_data_type, br_offset(&sig) - 6);
-    if (q.cert_data_size != br_remaining(&sig))
-        return quote_err(reterr, -EBADMSG,
-                         "certification data size %u does not match the %zu bytes left",
-                         q.cert_data_size, br_remaining(&sig));
-
-    /* QE report certification data */
-    size_t qe_off = br_offset(&sig);
-    ByteReader qe = br_sub(&sig, TDX_QE_REPORT_SIZE);
-    q.qe_report_raw = qe.data;
-    parse_qe_report(&qe, &q.qe_report);
-    br_copy(&sig, q.qe_report_signature, 64);
-    q.qe_auth_data_len = br_u16le(&sig);
-    if (!br_ok(&sig) || !br_ok(&qe))
-        return quote_err(reterr, -EBADMSG, "QE report certification data truncated at 0x%zx",
-                         qe_off);
-    q.qe_auth_data = br_take(&sig, q.qe_auth_data_len);
-    if (!q.qe_auth_data && q.qe_auth_data_len)
-        return quote_err(reterr, -EBADMSG, "QE authentication data (%u bytes) truncated",
-                         q.qe_auth_data_len);
-    q.pck_cert_type = br_u16le(&sig);
-    q.pck_chain_len = br_u32le(&sig);
-    if (!br_ok(&sig))
-        return quote_err(reterr, -EBADMSG, "inner certification data header truncated");
-    if (q.pck_cert_type != TDX_CERT_TYPE_PCK_CHAIN)
-        return quote_err(reterr, -EBADMSG,
-                         "inner certification data type %u is not 5 (PCK certificate chain)",
-                         q.pck_cert_type);
-    if (q.pck_chain_len != br_remaining(&sig))
-        return quote_err(reterr, -EBADMSG,
-                         "PCK chain size %u does not match the %zu bytes left in the signature "
-                         "data",
-                         q.pck_chain_len, br_remaining(&sig));
-    q.pck_chain = br_take(&sig, q.pck_chain_len);
-    if (!br_ok(&sig) || (!q.pck_chain && q.pck_chain_len) || q.pck_chain_len == 0)
-        return quote_err(reterr, -EBADMSG, "PCK certificate chain missing or truncated");
-
+    if ((k = parse_header(&r, len, &q, reterr)) < 0 || (k = parse_body(&r, data, &q, reterr)) < 0 ||
+        (k = parse_auth_data(&r, &q, &sig, reterr)) < 0 ||
+        (k = parse_qe_cert_data(&sig, &q, reterr)) < 0)
+        return k;
     *ret = q;
     return 0;
 }
