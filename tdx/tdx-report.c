@@ -93,3 +93,37 @@ int tdx_report_check_hashes(const TdxTdReport *r, bool *ret_tcb_info_ok, bool *r
         *ret_tdinfo_ok = info_ok;
     return tcb_ok && info_ok ? 0 : -EKEYREJECTED;
 }
+
+bool tdx_quote_matches_report(const TdxQuoteBody *b, const TdxTdReport *t, const char **ret_field) {
+    const struct {
+        const char *name;
+        const uint8_t *quote, *report;
+        size_t len;
+    } fields[] = {
+        {"TEE_TCB_SVN", b->tee_tcb_svn, t->tee_tcb_svn, 16},
+        {"MRSEAM", b->mrseam, t->mrseam, TDX_MR_SIZE},
+        {"MRSIGNERSEAM", b->mrsignerseam, t->mrsignerseam, TDX_MR_SIZE},
+        {"SEAM_ATTRIBUTES", b->seam_attributes, t->seam_attributes, 8},
+        {"TD ATTRIBUTES", b->td_attributes_raw, t->td.attributes_raw, 8},
+        {"XFAM", b->xfam_raw, t->td.xfam_raw, 8},
+        {"MRTD", b->mrtd, t->td.mrtd, TDX_MR_SIZE},
+        {"MRCONFIGID", b->mrconfigid, t->td.mrconfigid, TDX_MR_SIZE},
+        {"MROWNER", b->mrowner, t->td.mrowner, TDX_MR_SIZE},
+        {"MROWNERCONFIG", b->mrownerconfig, t->td.mrownerconfig, TDX_MR_SIZE},
+        {"RTMR0", b->rtmr[0], t->td.rtmr[0], TDX_MR_SIZE},
+        {"RTMR1", b->rtmr[1], t->td.rtmr[1], TDX_MR_SIZE},
+        {"RTMR2", b->rtmr[2], t->td.rtmr[2], TDX_MR_SIZE},
+        {"RTMR3", b->rtmr[3], t->td.rtmr[3], TDX_MR_SIZE},
+        {"REPORTDATA", b->report_data, t->report_data, TDX_REPORT_DATA_SIZE},
+        /* TDX 1.5 bodies only: a 1.0 body does not carry them */
+        {"TEE_TCB_SVN2", b->tee_tcb_svn2, t->tee_tcb_svn2, b->tdx15 ? 16 : 0},
+        {"MRSERVICETD", b->mrservicetd, t->td.servtd_hash, b->tdx15 ? TDX_MR_SIZE : 0},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+        if (fields[i].len && memcmp(fields[i].quote, fields[i].report, fields[i].len) != 0) {
+            if (ret_field)
+                *ret_field = fields[i].name;
+            return false;
+        }
+    return true;
+}

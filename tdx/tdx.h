@@ -167,6 +167,18 @@ typedef struct TdxQuote {
  * -EPROTONOSUPPORT for other versions, key types, TEE types or body types. */
 int tdx_quote_parse(const uint8_t *data, size_t len, TdxQuote *ret, char **reterr);
 
+/*
+ * True when the quote body b is for the TDREPORT t: every field the body
+ * carries equals the report's, from TEE_TCB_INFO (TEE_TCB_SVN, MRSEAM,
+ * MRSIGNERSEAM, SEAM_ATTRIBUTES, and TEE_TCB_SVN2 for a TDX 1.5 body), TDINFO
+ * (ATTRIBUTES, XFAM, MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG, RTMR0-3, and
+ * SERVTD_HASH = MRSERVICETD for 1.5) and REPORTDATA. On a mismatch
+ * *ret_field (when given) names the first field that differs. This binds an
+ * unauthenticated TDREPORT to a verified quote: claims are then read from
+ * the quote.
+ */
+bool tdx_quote_matches_report(const TdxQuoteBody *b, const TdxTdReport *t, const char **ret_field);
+
 /* "UpToDate", ... names for the TCB statuses of Intel's collateral. */
 typedef enum TdxTcbStatus {
     TDX_TCB_UNKNOWN = 0, /* not evaluated (no collateral) */

@@ -265,6 +265,49 @@ static void test_hcl_tdreports(void **state) {
     }
 }
 
+/* The real Azure pair: the HCL report's TDREPORT and the TD quote made for it
+ * match field by field; a change to any field the quote carries (MRCONFIGID,
+ * MROWNER, MROWNERCONFIG and XFAM included) breaks the match and is named. */
+static void test_quote_matches_report(void **state) {
+    (void)state;
+    uint8_t *hcl = NULL, *quote = NULL;
+    size_t hcl_len = 0, quote_len = 0;
+    TdxTdReport t;
+    TdxQuote q;
+    const char *field = NULL;
+    testdata_read_or_skip(
+        "confidential-containers__trustee/deps_verifier_test_data_az-tdx-vtpm_hcl-report.bin", &hcl,
+        &hcl_len);
+    testdata_read_or_skip(
+        "confidential-containers__trustee/deps_verifier_test_data_az-tdx-vtpm_td-quote.bin", &quote,
+        &quote_len);
+    assert_int_equal(tdx_report_parse(hcl + 0x20, TDX_TDREPORT_SIZE, false, &t), 0);
+    assert_int_equal(tdx_quote_parse(quote, quote_len, &q, NULL), 0);
+    if (!tdx_quote_matches_report(&q.body, &t, &field))
+        fail_msg("the Azure TD quote does not match its TDREPORT at %s", field);
+    static const struct {
+        size_t off; /* in the TDREPORT */
+        const char *field;
+    } flips[] = {
+        {0x108, "TEE_TCB_SVN"}, {0x118, "MRSEAM"},        {0x200, "TD ATTRIBUTES"},
+        {0x208, "XFAM"},        {0x210, "MRTD"},          {0x240, "MRCONFIGID"},
+        {0x270, "MROWNER"},     {0x2a0, "MROWNERCONFIG"}, {0x360, "RTMR3"},
+        {0x080, "REPORTDATA"},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(flips); i++) {
+        uint8_t td[TDX_TDREPORT_SIZE];
+        TdxTdReport a;
+        memcpy(td, hcl + 0x20, sizeof(td));
+        td[flips[i].off] ^= 1;
+        assert_int_equal(tdx_report_parse(td, sizeof(td), false, &a), 0);
+        field = NULL;
+        assert_false(tdx_quote_matches_report(&q.body, &a, &field));
+        assert_string_equal(field, flips[i].field);
+    }
+    free(hcl);
+    free(quote);
+}
+
 static int read_td(const char *rel, TdxBlob *b, uint8_t **keep) {
     size_t len = 0;
     testdata_read_or_skip(rel, keep, &len);
@@ -368,8 +411,8 @@ int main(void) {
         cmocka_unit_test(test_real_quotes_verify), cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_root_pin_and_time),  cmocka_unit_test(test_flip_every_byte),
         cmocka_unit_test(test_truncated),          cmocka_unit_test(test_tdreport),
-        cmocka_unit_test(test_hcl_tdreports),      cmocka_unit_test(test_collateral_quote6),
-        cmocka_unit_test(test_collateral_spr_crl),
+        cmocka_unit_test(test_hcl_tdreports),      cmocka_unit_test(test_quote_matches_report),
+        cmocka_unit_test(test_collateral_quote6),  cmocka_unit_test(test_collateral_spr_crl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
