@@ -17,7 +17,8 @@ mapfile -t files < <(git ls-files -- "${@/%//*.c}" "${@/%//*.h}")
 awk -v max="$max" '
 FNR == 1 { state = 0 }
 # state 0: outside; 1: in a signature; 2: in a body
-state == 0 && /^[A-Za-z_][A-Za-z0-9_ ,()*]*[A-Za-z0-9_]+\(/ && !/;[ \t]*$/ && !/^(typedef|struct|enum|union)[ \t]/ {
+# (a column-0 line in a "signature" starts over: DEFINE_X(...) macro lines)
+state <= 1 && /^[A-Za-z_][A-Za-z0-9_ ,()*]*[A-Za-z0-9_]+\(/ && !/;[ \t]*$/ && !/^(typedef|struct|enum|union)[ \t]/ {
     start = FNR
     name = $0
     sub(/^_[a-z_]*_\([^)]*\)[ \t]+/, "", name)  # _printf_(3, 4) static int f(
