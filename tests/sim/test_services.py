@@ -359,6 +359,16 @@ class KdsTests(unittest.TestCase):
         return "/vcek/v1/Turin/%s?fmcSPL=%d&blSPL=%d&teeSPL=%d&snpSPL=%d&ucodeSPL=%d" % (
             meta["chip_id"][:16], tcb["fmc"], tcb["bl"], tcb["tee"], tcb["snp"], tcb["ucode"])
 
+    def test_crl(self):
+        st, h, b = call("kds", "GET", "/vcek/v1/Milan/crl")
+        self.assertEqual(st, 200)
+        crl = x509.load_der_x509_crl(b)  # DER, as the real KDS
+        with open(os.path.join(S["dir"], "pki", "amd", "ark.pem"), "rb") as f:
+            ark = x509.load_pem_x509_certificate(f.read())
+        self.assertEqual(crl.issuer, ark.subject)
+        self.assertEqual(len(list(crl)), 0)  # nothing revoked in the sim's PKI
+        self.assertEqual(call("kds", "GET", "/vcek/v1/Genoa/crl")[0], 404)
+
     def test_vcek_and_chain(self):
         st, h, b = call("kds", "GET", self.vcek_url())
         self.assertEqual(st, 200)
