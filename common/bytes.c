@@ -104,3 +104,11 @@ DEFINE_READ(br_u64le, uint64_t, 8, i)
 DEFINE_READ(br_u16be, uint16_t, 2, (1 - i))
 DEFINE_READ(br_u32be, uint32_t, 4, (3 - i))
 DEFINE_READ(br_u64be, uint64_t, 8, (7 - i))
+
+bool mem_is_zero(const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return false;
+    return true;
+}

@@ -65,4 +65,7 @@ ByteReader br_sub(ByteReader *r, size_t n);
  * current offset; returns -EBADMSG. */
 int br_fail(ByteReader *r);
 
+/* True when all n bytes at p are zero (must-be-zero fields, unset IDs). */
+bool mem_is_zero(const void *p, size_t n);
+
 #endif

@@ -108,6 +108,9 @@ static void test_zeros_and_seek(void **state) {
     assert_false(br_zeros(&r, 4));
     br_seek(&r, 5);
     assert_false(br_ok(&r));
+    assert_true(mem_is_zero(z, 3));
+    assert_false(mem_is_zero(z, 4));
+    assert_true(mem_is_zero(z, 0));
 }
 
 static void test_empty_and_null(void **state) {
