@@ -49,6 +49,9 @@ typedef struct AgentConfig {
     char *tdx_imds_url;     /* IMDS base URL for /acc/tdquote */
     /* [trust] */
     char **trust_anchors; /* NULL-terminated; extra (non-production) anchors */
+    /* [attestation] (token verification) */
+    char *attestation_url;          /* the MAA endpoint: where tokens come from, their iss */
+    uint64_t attestation_leeway_ms; /* clock difference allowed for exp/nbf/iat (5 min) */
 } AgentConfig;
 
 typedef struct AgentContext {

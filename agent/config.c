@@ -54,6 +54,9 @@ static const ConfigKey config_keys[] = {
     KEY("tdx", "configfs-tsm", KEY_STRING, tdx_configfs_tsm),
     KEY("tdx", "imds-url", KEY_STRING, tdx_imds_url),
     KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
+    /* [attestation]: token verification */
+    KEY("attestation", "url", KEY_STRING, attestation_url),
+    KEY("attestation", "leeway", KEY_DURATION, attestation_leeway_ms),
 };
 
 void agent_config_init(AgentConfig *cfg) {
@@ -63,6 +66,7 @@ void agent_config_init(AgentConfig *cfg) {
         .http_attempts = 5,
         .http_backoff_ms = 500,
         .snp_kds = true,
+        .attestation_leeway_ms = 5 * 60 * 1000,
     };
 }
 
