@@ -41,7 +41,8 @@
  * The signing-key cache: STATE_DIR/maa-signing-keys/<hex SHA-256 of the
  * issuer without trailing "/">.json, mode 0600 in a 0700 directory, holding
  * {"issuer": ..., "fetched": <unix time>, "jwks": <the /certs body>}. A
- * file whose issuer differs is ignored.
+ * file whose issuer differs is ignored; one older than a day is refetched
+ * (a key MAA no longer serves stops being trusted).
  */
 typedef struct TokenExpect {
     const char *issuer;           /* the configured MAA endpoint; NULL = iss not compared */

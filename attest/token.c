@@ -22,8 +22,11 @@
 #include "common/json.h"
 #include "common/log.h"
 
-#define CACHE_DIR        "maa-signing-keys"
-#define JWKS_MAX         (1024u * 1024)
+#define CACHE_DIR "maa-signing-keys"
+#define JWKS_MAX  (1024u * 1024)
+/* A key MAA stopped serving must stop being trusted: cached key sets are
+ * refetched after a day even when the kid is found. */
+#define CACHE_MAX_AGE_S  (24 * 3600)
 #define COMPLIANT_CVM    "azure-compliant-cvm"
 #define TIME_SYNC_ADVICE "check time sync (chrony/NTP)"
 
@@ -93,8 +96,15 @@ static cJSON *cache_load(const TokenKeys *keys, const char *issuer) {
         read_file(path, JWKS_MAX, &data, &len) < 0 || json_parse(data, len, &c) < 0)
         return NULL;
     const char *cached_for = json_get_string(c, "issuer");
+    int64_t fetched = 0, now = (int64_t)time(NULL);
     if (!cached_for || !attest_issuer_equal(cached_for, issuer) || !json_get_object(c, "jwks")) {
         log_debug("ignoring signing-key cache '%s': not for issuer '%s'", path, issuer);
+        cJSON_Delete(c);
+        return NULL;
+    }
+    if (json_get_int(c, "fetched", &fetched) < 0 || fetched > now + 300 ||
+        now - fetched > CACHE_MAX_AGE_S) {
+        log_debug("signing-key cache '%s' is older than a day: refetching", path);
         cJSON_Delete(c);
         return NULL;
     }

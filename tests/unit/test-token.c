@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <time.h>
+
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
 
@@ -165,7 +167,11 @@ static void test_good_and_signature(void **state) {
     _cleanup_free_ char *tok = mint();
     TokenExpect e = expect_default();
     expect_ok(tok, &e);
-    tok[strlen(tok) - 5] ^= 1;
+    /* one bit of the signature: the lowest bit of a base64url character's value */
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *c = tok + strlen(tok) - 5;
+    *c = alphabet[(strchr(alphabet, *c) - alphabet) ^ 1];
     expect_fail(tok, &e, "signature");
     expect_fail("garbage", &e, "token");
 }
@@ -304,7 +310,7 @@ static void test_nonce_and_transfer_key(void **state) {
     expect_ok(platform, &e);
 }
 
-static void write_cache(const char *issuer_in_file, const char *for_issuer) {
+static void write_cache(const char *issuer_in_file, const char *for_issuer, int64_t fetched) {
     uint8_t digest[CRYPTO_MAX_DIGEST];
     char path[1024], dir[600];
     assert_int_equal(crypto_digest("SHA256", for_issuer, strlen(for_issuer), digest, NULL), 0);
@@ -313,8 +319,8 @@ static void write_cache(const char *issuer_in_file, const char *for_issuer) {
     snprintf(dir, sizeof(dir), "%s/maa-signing-keys", statedir);
     snprintf(path, sizeof(path), "%s/%s.json", dir, hex);
     assert_int_equal(mkdir_p(dir, 0700), 0);
-    assert_true(
-        asprintf(&text, "{\"issuer\":\"%s\",\"fetched\":1,\"jwks\":%s}", issuer_in_file, keys) > 0);
+    assert_true(asprintf(&text, "{\"issuer\":\"%s\",\"fetched\":%lld,\"jwks\":%s}", issuer_in_file,
+                         (long long)fetched, keys) > 0);
     assert_int_equal(write_file_atomic(path, text, strlen(text), 0600), 0);
 }
 
@@ -329,16 +335,26 @@ static void test_cache(void **state) {
     TokenExpect e = expect_default();
     TokenResult res;
     e.issuer = issuer;
-    write_cache(issuer, issuer);
+    int64_t now = (int64_t)time(NULL);
+    write_cache(issuer, issuer, now - 3600);
     assert_int_equal(attest_token_verify(tok, strlen(tok), &e, &keys, &res), 0);
     assert_non_null(strstr(res.key_source, "(cached)"));
     attest_token_result_done(&res);
-    /* a file under this issuer's name that says it is another issuer's: ignored */
-    write_cache("https://127.0.0.2", issuer);
-    int r = attest_token_verify(tok, strlen(tok), &e, &keys, &res);
-    assert_true(r < 0 && r != -EKEYREJECTED);
-    assert_string_equal(res.failed_claim, "signing-keys");
-    attest_token_result_done(&res);
+    /* a file under this issuer's name that says it is another issuer's, one older than a
+     * day, one from the future: all ignored, so the (failing) fetch is tried */
+    static const struct {
+        const char *issuer;
+        int64_t age;
+    } ignored[] = {{"https://127.0.0.2", 60},
+                   {"https://127.0.0.1:1", 25 * 3600},
+                   {"https://127.0.0.1:1", -3600}};
+    for (size_t i = 0; i < ELEMENTSOF(ignored); i++) {
+        write_cache(ignored[i].issuer, issuer, now - ignored[i].age);
+        int r = attest_token_verify(tok, strlen(tok), &e, &keys, &res);
+        assert_true(r < 0 && r != -EKEYREJECTED);
+        assert_string_equal(res.failed_claim, "signing-keys");
+        attest_token_result_done(&res);
+    }
     /* no issuer and no keys: a usage error */
     e.issuer = NULL;
     assert_int_equal(attest_token_verify(tok, strlen(tok), &e, &keys, &res), -EINVAL);
