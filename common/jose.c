@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -9,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <openssl/x509v3.h>
 
 #include "codec.h"
 #include "crypto.h"
@@ -478,4 +481,49 @@ bool jose_jwk_rsa_equals(const cJSON *jwk, EVP_PKEY *key) {
     _cleanup_(BN_freep) BIGNUM *jn = BN_bin2bn(n, (int)n_len, NULL);
     _cleanup_(BN_freep) BIGNUM *je = BN_bin2bn(e, (int)e_len, NULL);
     return jn && je && BN_cmp(jn, kn) == 0 && BN_cmp(je, ke) == 0;
+}
+
+static int x5c_fail(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
+static int x5c_fail(char **reterr, int r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (reterr && vasprintf(reterr, fmt, ap) < 0)
+        *reterr = NULL;
+    va_end(ap);
+    return r;
+}
+
+int jose_jws_verify_x5c(const JoseJws *jws, STACK_OF(X509) * trusted, int64_t at, const char *host,
+                        unsigned allowed, char **reterr) {
+    _cleanup_x509_ X509 *leaf = NULL;
+    _cleanup_x509_stack_ STACK_OF(X509) *rest = NULL;
+    _cleanup_free_ char *chain_err = NULL;
+    const char *why = NULL;
+    if (reterr)
+        *reterr = NULL;
+    int r =
+        jose_x5c_parse(cJSON_GetObjectItemCaseSensitive(jws->header, "x5c"), &leaf, &rest, &why);
+    if (r < 0)
+        return x5c_fail(reterr, r, "the JWS header's signer certificates: %s", why);
+    r = jose_check_thumbprints(jws->header, leaf, &why);
+    if (r < 0)
+        return x5c_fail(reterr, r, "%s", why);
+    r = crypto_verify_chain(leaf, rest, trusted, at, &chain_err);
+    if (r < 0)
+        return x5c_fail(reterr, r, "the JWS signer does not chain to a trusted root: %s",
+                        chain_err ? chain_err : "?");
+    if (host && X509_check_host(leaf, host, 0, 0, NULL) != 1) {
+        ERR_clear_error();
+        return x5c_fail(reterr, -EKEYREJECTED, "the JWS signer's certificate is not for '%s'",
+                        host);
+    }
+    _cleanup_pkey_ EVP_PKEY *key = X509_get_pubkey(leaf);
+    if (!key) {
+        ERR_clear_error();
+        return x5c_fail(reterr, -EBADMSG, "the JWS signer's key cannot be read");
+    }
+    r = jose_jws_verify(jws, key, allowed, &why);
+    if (r < 0)
+        return x5c_fail(reterr, r, "the JWS signature: %s", why);
+    return 0;
 }

@@ -103,6 +103,18 @@ int jose_x5c_parse(const cJSON *x5c, X509 **leaf, STACK_OF(X509) * *rest, const 
  */
 int jose_check_thumbprints(const cJSON *header, X509 *cert, const char **why);
 
+/*
+ * For a JWS that carries its signer (Key Vault / Managed HSM release
+ * responses): the header's x5c[0] must chain through the other x5c entries
+ * to one of trusted at time at (seconds since the epoch; < 0 = now), be a
+ * certificate for host when host is given (RFC 6125 matching, wildcards as
+ * TLS does), be the one x5t / x5t#S256 name when present, and its key must
+ * verify the signature under allowed. 0, or -EKEYREJECTED / -EPROTONOSUPPORT
+ * / -EBADMSG with *reterr set (malloc'ed; the caller frees it).
+ */
+int jose_jws_verify_x5c(const JoseJws *jws, STACK_OF(X509) * trusted, int64_t at, const char *host,
+                        unsigned allowed, char **reterr);
+
 /* True when the RSA key's modulus and exponent equal the JWK's n and e
  * (compared as integers, so leading zero bytes do not matter). */
 bool jose_jwk_rsa_equals(const cJSON *jwk, EVP_PKEY *key);

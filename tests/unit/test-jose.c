@@ -412,6 +412,64 @@ static void test_real_keyvault_release(void **state) {
     assert_int_equal(jose_check_thumbprints(jws->header, other, NULL), -EKEYREJECTED);
 }
 
+/* The same, as the release module uses it: chain to a root of the system store at a pinned
+ * time, for the vault's host name. */
+static void test_real_keyvault_release_chain(void **state) {
+    (void)state;
+    static const char baltimore[] = "/etc/ssl/certs/Baltimore_CyberTrust_Root.pem";
+    static const char g2[] = "/etc/ssl/certs/DigiCert_Global_Root_G2.pem";
+    _cleanup_json_ cJSON *body = read_json(AKV_RELEASE);
+    struct stat st;
+    if (stat(baltimore, &st) < 0 || stat(g2, &st) < 0) {
+        print_message("SKIP: the system CA store lacks Baltimore CyberTrust Root / DigiCert G2\n");
+        skip();
+    }
+    _cleanup_free_ char *tok = strdup(json_get_string(body, "value"));
+    _cleanup_jws_ JoseJws *jws = NULL;
+    _cleanup_x509_stack_ STACK_OF(X509) *trusted = sk_X509_new_null();
+    _cleanup_x509_stack_ STACK_OF(X509) *wrong = sk_X509_new_null();
+    X509 *root = NULL;
+    char *err = NULL;
+    int64_t at = 0;
+    assert_int_equal(crypto_load_cert_file(baltimore, &root), 0);
+    assert_true(sk_X509_push(trusted, root));
+    assert_int_equal(crypto_load_cert_file(g2, &root), 0);
+    assert_true(sk_X509_push(wrong, root));
+    assert_int_equal(parse_rfc3339("2022-05-06T12:00:00Z", &at), 0);
+    assert_int_equal(parse(tok, &jws), 0);
+    assert_int_equal(
+        jose_jws_verify_x5c(jws, trusted, at, "gearamakv1.vault.azure.net", JOSE_ALG_RS256, &err),
+        0);
+    assert_null(err);
+    static const struct {
+        int64_t at;
+        const char *host;
+        bool wrong_root;
+    } bad[] = {
+        {-1, "gearamakv1.vault.azure.net", false}, /* today: the leaf expired in 2023 */
+        {0, "gearamakv1.managedhsm.azure.net", false},
+        {0, "vault.azure.net.evil.example", false},
+        {0, "gearamakv1.vault.azure.net", true},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        int r = jose_jws_verify_x5c(jws, bad[i].wrong_root ? wrong : trusted,
+                                    bad[i].at < 0 ? -1 : at, bad[i].host, JOSE_ALG_RS256, &err);
+        assert_int_equal(r, -EKEYREJECTED);
+        assert_non_null(err);
+        free(err);
+    }
+    /* one bit of the payload */
+    jose_jws_free(TAKE_PTR(jws));
+    char *dot = strchr(tok, '.') + 1 + 36; /* "api-version":"7.3" -> "3.3" */
+    flip_b64(dot);
+    assert_int_equal(parse(tok, &jws), 0);
+    assert_int_equal(
+        jose_jws_verify_x5c(jws, trusted, at, "gearamakv1.vault.azure.net", JOSE_ALG_RS256, &err),
+        -EKEYREJECTED);
+    assert_non_null(strstr(err, "signature"));
+    free(err);
+}
+
 int main(void) {
     json_init();
     const struct CMUnitTest tests[] = {
@@ -427,6 +485,7 @@ int main(void) {
         cmocka_unit_test(test_real_sgx),
         cmocka_unit_test(test_kid_exact),
         cmocka_unit_test(test_real_keyvault_release),
+        cmocka_unit_test(test_real_keyvault_release_chain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
