@@ -409,6 +409,12 @@ int jose_jwk_to_pkey(const cJSON *jwk, EVP_PKEY **ret, const char **why) {
             EVP_PKEY_free(k);
             return *why = "the JWK's kty does not match its x5c[0] certificate's key", -EBADMSG;
         }
+        /* RFC 7517 §4.7: a key given twice must be the same key */
+        if ((json_get_string(jwk, "n") || json_get_string(jwk, "e")) &&
+            !jose_jwk_rsa_equals(jwk, k)) {
+            EVP_PKEY_free(k);
+            return *why = "the JWK's n/e are not the key of its x5c[0] certificate", -EBADMSG;
+        }
         *ret = k;
         return 0;
     }

@@ -405,6 +405,24 @@ static void test_real_keyvault_release(void **state) {
     assert_string_equal(hex, jws->kid);
     _cleanup_pkey_ EVP_PKEY *key = X509_get_pubkey(leaf);
     assert_int_equal(verify_str(tok, key, JOSE_ALG_RS256), 0);
+    /* a JWK with x5c and n/e: the same key, or refused */
+    _cleanup_json_ cJSON *jwk = cJSON_CreateObject();
+    EVP_PKEY *k2 = NULL;
+    assert_non_null(jwk);
+    cJSON_AddItemToObject(jwk, "x5c",
+                          cJSON_Duplicate(cJSON_GetObjectItem(jws->header, "x5c"), true));
+    BIGNUM *bn = NULL;
+    uint8_t nb[512];
+    assert_true(EVP_PKEY_get_bn_param(key, "n", &bn));
+    int nlen = BN_bn2bin(bn, nb);
+    BN_free(bn);
+    _cleanup_free_ char *n64 = base64url_encode(nb, (size_t)nlen);
+    cJSON_AddStringToObject(jwk, "n", n64);
+    cJSON_AddStringToObject(jwk, "e", "AQAB");
+    assert_int_equal(jose_jwk_to_pkey(jwk, &k2, NULL), 0);
+    EVP_PKEY_free(k2);
+    cJSON_ReplaceItemInObject(jwk, "e", cJSON_CreateString("AQAD"));
+    assert_int_equal(jose_jwk_to_pkey(jwk, &k2, NULL), -EBADMSG);
     tok[strlen(tok) - 10] ^= 1;
     assert_int_equal(verify_str(tok, key, JOSE_ALG_RS256), -EKEYREJECTED);
     /* another certificate than the thumbprints name */
