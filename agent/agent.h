@@ -51,6 +51,9 @@ typedef struct AgentConfig {
     uint64_t tdx_crl_max_age_ms; /* a CRL without nextUpdate is stale this long after issue */
     /* [trust] */
     char **trust_anchors; /* NULL-terminated; extra (non-production) anchors */
+    /* [attestation] (token verification) */
+    char *attestation_url;          /* the MAA endpoint: where tokens come from, their iss */
+    uint64_t attestation_leeway_ms; /* clock difference allowed for exp/nbf/iat (5 min) */
 } AgentConfig;
 
 typedef struct AgentContext {

@@ -50,6 +50,13 @@ void verify_usage(FILE *f) {
             "        [--nonce HEX]      the expected qualifying data\n"
             "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
             "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
+            "      --token F            an MAA attestation token (JWT): RS256 signature by the\n"
+            "                           key of its kid, iss ([attestation] url), jku, exp/nbf/iat\n"
+            "        [--jwks F | --certs-url URL]  the signing keys (default: the cached\n"
+            "                           /certs of [attestation] url)\n"
+            "        [--nonce S]        the nonce string sent in the client payload\n"
+            "        [--transfer-key F] the transfer key (PEM/DER or TPM2B_PUBLIC) that\n"
+            "                           x-ms-runtime.keys must hold\n"
             "\n"
             "SNP policy:\n"
             "      --allow-debug        accept a guest whose policy allows debugging\n"
@@ -111,6 +118,8 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
         return verify_tdx;
     if (o->tpm_quote)
         return verify_tpm_quote;
+    if (o->token)
+        return verify_token;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)
         return verify_event_log;
     return NULL;
@@ -132,6 +141,7 @@ int cmd_verify(AgentContext *ctx, int argc, char **argv) {
         OPT_TOKEN,
         OPT_JWKS,
         OPT_CERTS_URL,
+        OPT_TRANSFER_KEY,
         OPT_RELEASE_RESPONSE,
         OPT_RELEASE_POLICY,
         OPT_VCEK,
@@ -166,6 +176,7 @@ int cmd_verify(AgentContext *ctx, int argc, char **argv) {
         {"token", required_argument, NULL, OPT_TOKEN},
         {"jwks", required_argument, NULL, OPT_JWKS},
         {"certs-url", required_argument, NULL, OPT_CERTS_URL},
+        {"transfer-key", required_argument, NULL, OPT_TRANSFER_KEY},
         {"release-response", required_argument, NULL, OPT_RELEASE_RESPONSE},
         {"release-policy", required_argument, NULL, OPT_RELEASE_POLICY},
         {"vcek", required_argument, NULL, OPT_VCEK},
@@ -218,6 +229,7 @@ int cmd_verify(AgentContext *ctx, int argc, char **argv) {
         case OPT_TOKEN: o.token = optarg; break;
         case OPT_JWKS: o.jwks = optarg; break;
         case OPT_CERTS_URL: o.certs_url = optarg; break;
+        case OPT_TRANSFER_KEY: o.transfer_key = optarg; break;
         case OPT_RELEASE_RESPONSE: o.release_response = optarg; break;
         case OPT_RELEASE_POLICY: o.release_policy = optarg; break;
         case OPT_VCEK: o.vcek = optarg; break;

@@ -59,6 +59,9 @@ static const ConfigKey config_keys[] = {
     KEY("tdx", "imds-url", KEY_STRING, tdx_imds_url),
     KEY("tdx", "crl-max-age", KEY_DURATION, tdx_crl_max_age_ms),
     KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
+    /* [attestation]: token verification */
+    KEY("attestation", "url", KEY_STRING, attestation_url),
+    KEY("attestation", "leeway", KEY_DURATION, attestation_leeway_ms),
 };
 
 void agent_config_init(AgentConfig *cfg) {
@@ -70,6 +73,7 @@ void agent_config_init(AgentConfig *cfg) {
         .snp_kds = true,
         .snp_crl = SNP_CRL_BEST_EFFORT,
         .tdx_crl_max_age_ms = UINT64_C(1000) * TDX_CRL_MAX_AGE_DEFAULT,
+        .attestation_leeway_ms = 5 * 60 * 1000,
     };
 }
 

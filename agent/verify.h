@@ -31,6 +31,7 @@ typedef struct VerifyOptions {
     const char *token;
     const char *jwks;
     const char *certs_url;
+    const char *transfer_key; /* with --token: our transfer key (PEM/DER or TPM2B_PUBLIC) */
     const char *release_response;
     const char *release_policy;
     /* signer certificates and collateral */
@@ -79,5 +80,6 @@ int verify_tdx_hcl_quote(AgentContext *ctx, const VerifyOptions *opts, const uin
                          size_t len, cJSON *out);
 int verify_tpm_quote(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tpm.c */
 int verify_event_log(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tpm.c */
+int verify_token(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);     /* verify-token.c */
 
 #endif

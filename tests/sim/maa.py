@@ -11,7 +11,22 @@ Trust: the test ARK (SIM/pki/amd/ark.pem, and amd-turin if present), the test
 Intel root (SIM/pki/intel/root.pem) and the test vTPM CA (SIM/pki/vtpm-ca.pem).
 Tokens are signed with SIM/pki/maa-signing.key. Errors are 400
 {"error":{"code":"InvalidParameter","message":...}} as MAA answers attestation
-failures; a missing api-version gives 400 MissingApiVersionParameter.
+failures; a missing api-version gives 400 MissingApiVersionParameter. Every
+refusal also carries its message in X-Sim-Reason, which the server writes to
+the request log ("reason").
+
+Nonces are not remembered: Microsoft's client re-sends the identical body
+(same nonce) when it cannot decrypt a reply, and nothing documents that MAA
+refuses a repeated nonce; freshness is the client's check (it compares the
+echoed nonce with the one it sent).
+
+Token shape (azure-services/MANIFEST.md facts 1-4): header exactly {alg RS256,
+jku = iss + "/certs", kid, typ JWT}; members sorted; exp - iat = 8 h, nbf =
+iat; AzureGuest claims as protocol 3.0 tokens (the x-ms-azurevm-* boot flags,
+the SNP policy flags ciphertext-hiding-dram-enabled, cxl-allowed,
+mem-aes256-xts-required, page-swap-disabled, rapl-disabled, singlesocket; no
+vm-configuration.current-time); the client payload echoed as sent (its values
+are base64 of the client's strings).
 
 Faults (simhttp.Faults; the hyphenated spellings are accepted too):
   wrong_signature     the JWT signature is corrupted
@@ -24,6 +39,7 @@ Faults (simhttp.Faults; the hyphenated spellings are accepted too):
 
 import base64
 import binascii
+import copy
 import datetime
 import hashlib
 import json
@@ -32,7 +48,6 @@ import secrets
 import struct
 import subprocess
 import tempfile
-import threading
 import time
 
 from cryptography import x509
@@ -182,8 +197,6 @@ class MaaService:
         self.pki = os.path.join(sim_dir, "pki")
         self.faults = faults or simhttp.Faults()
         self.issuer = issuer     # None: https://<Host header>
-        self._lock = threading.Lock()
-        self._nonces = set()
         with open(os.path.join(self.pki, "maa-signing.key"), "rb") as f:
             self.key = serialization.load_pem_private_key(f.read(), None)
         with open(os.path.join(self.pki, "maa-signing.pem"), "rb") as f:
@@ -217,13 +230,13 @@ class MaaService:
                       "/attest/TdxVm": self._tdx_vm}
             fn = routes.get(req.path)
             if fn is None:
-                return simhttp.error_response(404, "NotFound", "The requested resource %s was not found." % req.path)
+                raise AttestationError("The requested resource %s was not found." % req.path, "NotFound", 404)
             if req.method != "POST":
-                return simhttp.error_response(405, "MethodNotAllowed", "Method %s is not allowed on %s"
-                                              % (req.method, req.path))
+                raise AttestationError("Method %s is not allowed on %s" % (req.method, req.path),
+                                       "MethodNotAllowed", 405)
             if not req.query1("api-version"):
-                return simhttp.error_response(400, "MissingApiVersionParameter",
-                                              "The api-version query parameter (?api-version=) is required for all requests.")
+                raise AttestationError("The api-version query parameter (?api-version=) is required for all requests.",
+                                       "MissingApiVersionParameter")
             try:
                 body = req.json()
             except (ValueError, UnicodeDecodeError):
@@ -232,7 +245,8 @@ class MaaService:
                 raise AttestationError("The request body must be a JSON object.")
             return fn(req, body)
         except AttestationError as e:
-            return simhttp.error_response(e.status, e.code, str(e))
+            # the server logs X-Sim-Reason as the request's "reason" (README: every refusal's reason)
+            return simhttp.error_response(e.status, e.code, str(e), {"X-Sim-Reason": "%s: %s" % (e.code, e)})
 
     def _fault(self, name):
         return any(self.faults.active(n) for n in FAULT_ALIASES[name])
@@ -253,8 +267,8 @@ class MaaService:
     # ------------------------------------------------------------ token
 
     def _sign_jwt(self, iss, claims):
-        header = {"alg": "RS256", "jku": iss + "/certs", "kid": self.kid, "typ": "JWT",
-                  "x5c": [b64std(self.cert_der)]}
+        # exactly the real header (MANIFEST fact 3): the key is found by kid in /certs
+        header = {"alg": "RS256", "jku": iss + "/certs", "kid": self.kid, "typ": "JWT"}
         now = _now()
         if self._fault("expired_token"):
             now -= TOKEN_LIFETIME + 3600
@@ -263,20 +277,12 @@ class MaaService:
         full.update(claims)
         full["x-ms-ver"] = "1.0"
         full["x-ms-policy-hash"] = b64url(hashlib.sha256(b"simulated default policy").digest())
-        signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
-                         b64url(json.dumps(full, separators=(",", ":")).encode())).encode()
+        enc = lambda o: b64url(json.dumps(o, separators=(",", ":"), sort_keys=True).encode())  # noqa: E731
+        signing_input = (enc(header) + "." + enc(full)).encode()
         sig = self.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
         if self._fault("wrong_signature"):
             sig = bytes([sig[0] ^ 0x01]) + sig[1:]
         return signing_input.decode() + "." + b64url(sig)
-
-    def _nonce_once(self, nonce):
-        if nonce is None:
-            return
-        with self._lock:
-            if nonce in self._nonces:
-                raise AttestationError("The nonce '%s' was already used: stale or replayed request." % nonce)
-            self._nonces.add(nonce)
 
     # ------------------------------------------------------------ hardware evidence
 
@@ -336,7 +342,6 @@ class MaaService:
         except (InvalidSignature, ValueError):
             raise AttestationError("SnpReport signature does not verify with the VCEK.")
         policy = struct.unpack_from("<Q", report, 8)[0]
-        ct = struct.unpack_from("<Q", report, 0x38)[0]
         h = lambda a, b: report[a:b].hex()  # noqa: E731
         claims = {
             "x-ms-attestation-type": "sevsnpvm",
@@ -357,9 +362,12 @@ class MaaService:
             "x-ms-sevsnpvm-snpfw-svn": want["snp"],
             "x-ms-sevsnpvm-tee-svn": want["tee"],
             "x-ms-sevsnpvm-vmpl": struct.unpack_from("<I", report, 0x30)[0],
-            "x-ms-sevsnpvm-guest-policy": "%016x" % policy,
-            "x-ms-sevsnpvm-current-tcb": "%016x" % ct,
         }
+        # protocol 3.0 (MANIFEST fact 4): the guest-policy bits of SNP ABI 56860 §4.3
+        for bit, name in ((20, "singlesocket"), (21, "cxl-allowed"), (22, "mem-aes256-xts-required"),
+                          (23, "rapl-disabled"), (24, "ciphertext-hiding-dram-enabled"),
+                          (25, "page-swap-disabled")):
+            claims["x-ms-sevsnpvm-" + name] = bool(policy >> bit & 1)
         compliant = not claims["x-ms-sevsnpvm-is-debuggable"] and claims["x-ms-sevsnpvm-vmpl"] == 0
         return claims, report[0x50:0x90], compliant
 
@@ -580,7 +588,11 @@ class MaaService:
             if _jwk_int(hclak[0].get("n", ""), "HCLAkPub.n") != an.n or \
                     _jwk_int(hclak[0].get("e", ""), "HCLAkPub.e") != an.e:
                 raise AttestationError("The HCLAkPub key in the runtime data does not match AikPub.")
-            tee_claims["x-ms-runtime"] = rt
+            # protocol 3.0 tokens no longer carry vm-configuration.current-time (MANIFEST fact 4)
+            shown = copy.deepcopy(rt)
+            if isinstance(shown.get("vm-configuration"), dict):
+                shown["vm-configuration"].pop("current-time", None)
+            tee_claims["x-ms-runtime"] = shown
             secure_boot = bool((rt.get("vm-configuration") or {}).get("secure-boot", False))
             tee_claims["x-ms-compliance-status"] = "azure-compliant-cvm" if compliant and secure_boot \
                 else "azure-non-compliant-cvm"
@@ -590,7 +602,6 @@ class MaaService:
         payload = _ci_get(ai, "ClientPayload") or {}
         if not isinstance(payload, dict):
             raise AttestationError("ClientPayload must be a JSON object.")
-        self._nonce_once(payload.get("nonce"))
         if self._fault("wrong_nonce") and "nonce" in payload:
             payload = dict(payload, nonce=b64std(secrets.token_bytes(8)))
         # --- token
@@ -612,9 +623,18 @@ class MaaService:
                     return v
             return v
 
+        secure_boot = bool(tee_claims and tee_claims["x-ms-runtime"].get("vm-configuration", {}).get("secure-boot"))
         claims = {
-            "secureboot": bool(tee_claims and tee_claims["x-ms-runtime"].get("vm-configuration", {}).get("secure-boot")),
+            "secureboot": secure_boot,
             "x-ms-attestation-type": "azurevm",
+            # the boot-configuration claims of a Linux CVM as a protocol 3.0 token shows them
+            "x-ms-azurevm-bootdebug-enabled": False, "x-ms-azurevm-dbvalidated": secure_boot,
+            "x-ms-azurevm-dbxvalidated": secure_boot, "x-ms-azurevm-debuggersdisabled": True,
+            "x-ms-azurevm-default-securebootkeysvalidated": secure_boot,
+            "x-ms-azurevm-elam-enabled": False, "x-ms-azurevm-flightsigning-enabled": False,
+            "x-ms-azurevm-hvci-policy": 0, "x-ms-azurevm-hypervisordebug-enabled": False,
+            "x-ms-azurevm-kerneldebug-enabled": False, "x-ms-azurevm-signingdisabled": True,
+            "x-ms-azurevm-testsigning-enabled": False,
             "x-ms-azurevm-attestation-protocol-ver": proto,
             "x-ms-azurevm-attested-pcrs": quoted,
             "x-ms-azurevm-is-windows": (s("OSType") or "").lower() == "windows",
@@ -673,7 +693,6 @@ class MaaService:
         claims["x-ms-compliance-status"] = "azure-compliant-cvm" if compliant else "azure-non-compliant-cvm"
         nonce = _ci_get(body, "nonce")
         if nonce is not None:
-            self._nonce_once(nonce)
             claims["nonce"] = b64std(secrets.token_bytes(8)) if self._fault("wrong_nonce") else nonce
         return simhttp.json_response(200, {"token": self._sign_jwt(self._issuer(req), claims)})
 

@@ -340,12 +340,20 @@ class TestMaaPlatform(SimBase):
             self.assertEqual(r.status, 400, name)
             self.assertEqual(r.json()["error"]["code"], "InvalidParameter", name)
             self.assertIn(msg, r.json()["error"]["message"], name)
+            self.assertIn(msg, r.headers["X-Sim-Reason"], name)
         r = self.post("/attest/SevSnpVm", self.snp_body(runtime), api=None)
         self.assertEqual((r.status, r.json()["error"]["code"]), (400, "MissingApiVersionParameter"))
-        self.post("/attest/SevSnpVm", self.snp_body(runtime, nonce="once"))
-        r = self.post("/attest/SevSnpVm", self.snp_body(runtime, nonce="once"))
-        self.assertEqual(r.status, 400)
-        self.assertIn("already used", r.json()["error"]["message"])
+        # every refusal names its reason for the request log (X-Sim-Reason)
+        self.assertIn("MissingApiVersionParameter", r.headers["X-Sim-Reason"])
+        r = self.svc.handle(simhttp.Request("GET", "/attest/SevSnpVm"))
+        self.assertEqual(r.status, 405)
+        self.assertIn("not allowed", r.headers["X-Sim-Reason"])
+        # a repeated nonce (the same body again) is answered: freshness is the client's check
+        body = self.snp_body(runtime, nonce="once")
+        for _ in range(2):
+            r = self.post("/attest/SevSnpVm", body)
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(json.loads(b64ud(r.json()["token"].split(".")[1]))["nonce"], "once")
 
     def test_tdxvm(self):
         runtime = b'{"keys":[],"user-data":"00"}'
