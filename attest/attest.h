@@ -52,7 +52,7 @@ typedef struct TokenExpect {
     const char *tee;              /* "sevsnpvm" or "tdxvm"; NULL = unchecked */
     bool require_compliant;       /* x-ms-compliance-status must be azure-compliant-cvm */
     uint64_t leeway_s;            /* allowed clock difference for exp/nbf/iat */
-    int64_t now;                  /* seconds since the epoch; < 0 = the system clock */
+    int64_t now;                  /* seconds since the epoch (the caller reads the clock) */
     bool fresh;                   /* just received: an expired token also means clock skew */
 } TokenExpect;
 

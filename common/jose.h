@@ -106,7 +106,8 @@ int jose_check_thumbprints(const cJSON *header, X509 *cert, const char **why);
 /*
  * For a JWS that carries its signer (Key Vault / Managed HSM release
  * responses): the header's x5c[0] must chain through the other x5c entries
- * to one of trusted at time at (seconds since the epoch; < 0 = now), be a
+ * to one of trusted at time at (seconds since the epoch, >= 0: the caller
+ * reads the clock; there is no value meaning "now"), be a
  * certificate for host when host is given (RFC 6125 matching, wildcards as
  * TLS does), be the one x5t / x5t#S256 name when present, and its key must
  * verify the signature under allowed. 0, or -EKEYREJECTED / -EPROTONOSUPPORT
