@@ -54,6 +54,21 @@ typedef struct AgentConfig {
     /* [attestation] (token verification) */
     char *attestation_url;          /* the MAA endpoint: where tokens come from, their iss */
     uint64_t attestation_leeway_ms; /* clock difference allowed for exp/nbf/iat (5 min) */
+    /* [keyvault] (secure key release) */
+    char *keyvault_key;         /* https://<vault>/keys/<name>[/<version>] */
+    char *keyvault_enc;         /* CKM_RSA_AES_KEY_WRAP | RSA_AES_KEY_WRAP_256 (default) | _384 */
+    char *keyvault_api_version; /* default 7.4 */
+    char *keyvault_resource;    /* IMDS resource; default follows the key URL's host */
+    char *keyvault_signer_host; /* name the release JWS signer must carry (tests) */
+    char *keyvault_signer_ca;   /* PEM roots for the release JWS; default: the system store */
+    /* [identity] (the vault's bearer token) */
+    char *identity_source; /* imds (default), file, env */
+    char *identity_imds_url;
+    char *identity_client_id;
+    char *identity_object_id;
+    char *identity_msi_res_id;
+    char *identity_token_file;
+    char *identity_token_env;
 } AgentConfig;
 
 typedef struct AgentContext {
@@ -90,5 +105,7 @@ int cmd_report(AgentContext *ctx, int argc, char **argv);
 void report_usage(FILE *f);
 int cmd_verify(AgentContext *ctx, int argc, char **argv);
 void verify_usage(FILE *f);
+int cmd_release(AgentContext *ctx, int argc, char **argv);
+void release_usage(FILE *f);
 
 #endif

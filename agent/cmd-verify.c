@@ -17,63 +17,68 @@
 #include "common/log.h"
 
 void verify_usage(FILE *f) {
-    fprintf(f,
-            "Usage: cvm-agent verify EVIDENCE [OPTIONS]\n"
-            "\n"
-            "Verify evidence offline, from files, and print what it says.\n"
-            "\n"
-            "Evidence (one kind per run):\n"
-            "      --snp-report F       an SEV-SNP attestation report (binary or hex)\n"
-            "      --hcl-report F       an Azure HCL report (SNP or TDX inside)\n"
-            "      --td-quote F         with --hcl-report of a TDX VM: the TD quote for its\n"
-            "                           TDREPORT (verified, and bound to the TDREPORT)\n"
-            "      --vcek F             the report's VCEK/VLEK (PEM or DER; more PEM\n"
-            "                           certificates in the file join the chain)\n"
-            "      --cert-chain F       ASK/ASVK and ARK (PEM, as KDS cert_chain); without\n"
-            "                           --vcek: cache, THIM ([snp] thim) and AMD KDS\n"
-            "      --tdx-quote F        a TDX quote (v4/v5), verified to the Intel SGX Root CA;\n"
-            "                           with --tcb-info F --qe-identity F [--crl F]...\n"
-            "                           [--collateral-chain F] also its TCB status; with\n"
-            "                           --event-log CCEL which RTMRs the log replays to; debug\n"
-            "                           TDs are rejected unless --allow-debug; --measurement\n"
-            "                           MRTD and --report-data HEX (a prefix) compare those\n"
-            "                           fields\n"
-            "      --tdreport F         a 1024-byte TDX TDREPORT (hash checks; its MAC is only\n"
-            "                           checkable on the platform)\n"
-            "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
-            "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
-            "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
-            "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
-            "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
-            "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
-            "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
-            "        [--nonce HEX]      the expected qualifying data\n"
-            "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
-            "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
-            "      --token F            an MAA attestation token (JWT): RS256 signature by the\n"
-            "                           key of its kid, iss ([attestation] url), jku, exp/nbf/iat\n"
-            "        [--jwks F | --certs-url URL]  the signing keys (default: the cached\n"
-            "                           /certs of [attestation] url)\n"
-            "        [--nonce S]        the nonce string sent in the client payload\n"
-            "        [--transfer-key F] the transfer key (PEM/DER or TPM2B_PUBLIC) that\n"
-            "                           x-ms-runtime.keys must hold\n"
-            "\n"
-            "SNP policy:\n"
-            "      --allow-debug        accept a guest whose policy allows debugging\n"
-            "      --min-tcb B:T:S:U[:F] minimum bootloader:tee:snp:microcode[:fmc]\n"
-            "      --measurement HEX    an allowed launch measurement; repeatable\n"
-            "      --report-data HEX    expected report_data (a prefix may be given)\n"
-            "      --host-data HEX      expected host_data\n"
-            "      --vmpl N             required VMPL (0..3)\n"
-            "      --policy F           a JSON policy file (format: cvm-agent(8))\n"
-            "\n"
-            "Options:\n"
-            "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
-            "      --trust-anchor PEM   an extra (non-production) root certificate; repeatable\n"
-            "      --json               print a JSON object\n"
-            "  -h, --help               this help\n"
-            "\n"
-            "Exit status: 0 verified, 1 not verified, 2 usage error, 4 local failure.\n");
+    fprintf(
+        f,
+        "Usage: cvm-agent verify EVIDENCE [OPTIONS]\n"
+        "\n"
+        "Verify evidence offline, from files, and print what it says.\n"
+        "\n"
+        "Evidence (one kind per run):\n"
+        "      --snp-report F       an SEV-SNP attestation report (binary or hex)\n"
+        "      --hcl-report F       an Azure HCL report (SNP or TDX inside)\n"
+        "      --td-quote F         with --hcl-report of a TDX VM: the TD quote for its\n"
+        "                           TDREPORT (verified, and bound to the TDREPORT)\n"
+        "      --vcek F             the report's VCEK/VLEK (PEM or DER; more PEM\n"
+        "                           certificates in the file join the chain)\n"
+        "      --cert-chain F       ASK/ASVK and ARK (PEM, as KDS cert_chain); without\n"
+        "                           --vcek: cache, THIM ([snp] thim) and AMD KDS\n"
+        "      --tdx-quote F        a TDX quote (v4/v5), verified to the Intel SGX Root CA;\n"
+        "                           with --tcb-info F --qe-identity F [--crl F]...\n"
+        "                           [--collateral-chain F] also its TCB status; with\n"
+        "                           --event-log CCEL which RTMRs the log replays to; debug\n"
+        "                           TDs are rejected unless --allow-debug; --measurement\n"
+        "                           MRTD and --report-data HEX (a prefix) compare those\n"
+        "                           fields\n"
+        "      --tdreport F         a 1024-byte TDX TDREPORT (hash checks; its MAC is only\n"
+        "                           checkable on the platform)\n"
+        "      --event-log FILE     replay a TCG firmware event log, or a TDX CCEL log\n"
+        "                           (recognised by its SHA-384-only bank and RTMR indices)\n"
+        "      --pcrs FILE          with --event-log: compare with PCR values, as JSON\n"
+        "                           {\"sha256\": {\"0\": \"HEX\", ...}} or tpm2_pcrread YAML\n"
+        "      --tpm-quote F        TPMS_ATTEST of a TPM quote (tpm2_quote -m), with\n"
+        "        --tpm-signature F  its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA bytes\n"
+        "        --ak-pub F         the AK public key (PEM/DER, certificate or TPM2B_PUBLIC)\n"
+        "        [--nonce HEX]      the expected qualifying data\n"
+        "        [--pcrs F]         PCR values: JSON {\"sha256\":{\"0\":\"hex\"}} or\n"
+        "                           tpm2_pcrread YAML; checks the quoted PCR digest\n"
+        "      --token F            an MAA attestation token (JWT): RS256 signature by the\n"
+        "                           key of its kid, iss ([attestation] url), jku, exp/nbf/iat\n"
+        "        [--jwks F | --certs-url URL]  the signing keys (default: the cached\n"
+        "                           /certs of [attestation] url)\n"
+        "        [--nonce S]        the nonce string sent in the client payload\n"
+        "        [--transfer-key F] the transfer key (PEM/DER or TPM2B_PUBLIC) that\n"
+        "                           x-ms-runtime.keys must hold\n"
+        "      --release-response F a Key Vault / Managed HSM release response ({\"value\":JWS},\n"
+        "                           the JWS, or an unsigned payload: unverifiable)\n"
+        "        [--ca-bundle F]    its roots (default: the system store)\n"
+        "      --release-policy P   a key release policy, evaluated against --token F\n"
+        "\n"
+        "SNP policy:\n"
+        "      --allow-debug        accept a guest whose policy allows debugging\n"
+        "      --min-tcb B:T:S:U[:F] minimum bootloader:tee:snp:microcode[:fmc]\n"
+        "      --measurement HEX    an allowed launch measurement; repeatable\n"
+        "      --report-data HEX    expected report_data (a prefix may be given)\n"
+        "      --host-data HEX      expected host_data\n"
+        "      --vmpl N             required VMPL (0..3)\n"
+        "      --policy F           a JSON policy file (format: cvm-agent(8))\n"
+        "\n"
+        "Options:\n"
+        "      --at TIME            verify as of TIME (RFC 3339, e.g. 2024-06-01T00:00:00Z)\n"
+        "      --trust-anchor PEM   an extra (non-production) root certificate; repeatable\n"
+        "      --json               print a JSON object\n"
+        "  -h, --help               this help\n"
+        "\n"
+        "Exit status: 0 verified, 1 not verified, 2 usage error, 4 local failure.\n");
 }
 
 /* Puts item under key as the object's first member, so "verified" leads. */
@@ -118,6 +123,10 @@ static VerifyHandler pick_handler(const VerifyOptions *o) {
         return verify_tdx;
     if (o->tpm_quote)
         return verify_tpm_quote;
+    if (o->release_response)
+        return verify_release_response;
+    if (o->release_policy)
+        return verify_release_policy;
     if (o->token)
         return verify_token;
     if (o->event_log && !o->tdx_quote && !o->tpm_quote)
@@ -144,6 +153,7 @@ int cmd_verify(AgentContext *ctx, int argc, char **argv) {
         OPT_TRANSFER_KEY,
         OPT_RELEASE_RESPONSE,
         OPT_RELEASE_POLICY,
+        OPT_CA_BUNDLE,
         OPT_VCEK,
         OPT_CERT_CHAIN,
         OPT_TCB_INFO,
@@ -179,6 +189,7 @@ int cmd_verify(AgentContext *ctx, int argc, char **argv) {
         {"transfer-key", required_argument, NULL, OPT_TRANSFER_KEY},
         {"release-response", required_argument, NULL, OPT_RELEASE_RESPONSE},
         {"release-policy", required_argument, NULL, OPT_RELEASE_POLICY},
+        {"ca-bundle", required_argument, NULL, OPT_CA_BUNDLE},
         {"vcek", required_argument, NULL, OPT_VCEK},
         {"cert-chain", required_argument, NULL, OPT_CERT_CHAIN},
         {"tcb-info", required_argument, NULL, OPT_TCB_INFO},
@@ -232,6 +243,7 @@ int cmd_verify(AgentContext *ctx, int argc, char **argv) {
         case OPT_TRANSFER_KEY: o.transfer_key = optarg; break;
         case OPT_RELEASE_RESPONSE: o.release_response = optarg; break;
         case OPT_RELEASE_POLICY: o.release_policy = optarg; break;
+        case OPT_CA_BUNDLE: o.ca_bundle = optarg; break;
         case OPT_VCEK: o.vcek = optarg; break;
         case OPT_CERT_CHAIN: o.cert_chain = optarg; break;
         case OPT_TCB_INFO: o.tcb_info = optarg; break;

@@ -62,6 +62,20 @@ static const ConfigKey config_keys[] = {
     /* [attestation]: token verification */
     KEY("attestation", "url", KEY_STRING, attestation_url),
     KEY("attestation", "leeway", KEY_DURATION, attestation_leeway_ms),
+    /* [keyvault], [identity]: secure key release */
+    KEY("keyvault", "key", KEY_STRING, keyvault_key),
+    KEY("keyvault", "enc", KEY_STRING, keyvault_enc),
+    KEY("keyvault", "api-version", KEY_STRING, keyvault_api_version),
+    KEY("keyvault", "resource", KEY_STRING, keyvault_resource),
+    KEY("keyvault", "signer-host", KEY_STRING, keyvault_signer_host),
+    KEY("keyvault", "signer-ca", KEY_STRING, keyvault_signer_ca),
+    KEY("identity", "source", KEY_STRING, identity_source),
+    KEY("identity", "imds-url", KEY_STRING, identity_imds_url),
+    KEY("identity", "client-id", KEY_STRING, identity_client_id),
+    KEY("identity", "object-id", KEY_STRING, identity_object_id),
+    KEY("identity", "msi-res-id", KEY_STRING, identity_msi_res_id),
+    KEY("identity", "token-file", KEY_STRING, identity_token_file),
+    KEY("identity", "token-env", KEY_STRING, identity_token_env),
 };
 
 void agent_config_init(AgentConfig *cfg) {

@@ -19,6 +19,7 @@
 static const AgentCommand commands[] = {
     {"report", "obtain and print this VM's hardware report", cmd_report, report_usage},
     {"verify", "verify evidence offline, from files", cmd_verify, verify_usage},
+    {"release", "release a Key Vault / Managed HSM key into this VM", cmd_release, release_usage},
     {NULL, NULL, NULL, NULL}, /* sentinel */
 };
 

@@ -34,6 +34,7 @@ typedef struct VerifyOptions {
     const char *transfer_key; /* with --token: our transfer key (PEM/DER or TPM2B_PUBLIC) */
     const char *release_response;
     const char *release_policy;
+    const char *ca_bundle; /* --release-response: PEM roots instead of the system store */
     /* signer certificates and collateral */
     const char *vcek;
     const char *cert_chain;
@@ -81,5 +82,8 @@ int verify_tdx_hcl_quote(AgentContext *ctx, const VerifyOptions *opts, const uin
 int verify_tpm_quote(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tpm.c */
 int verify_event_log(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tpm.c */
 int verify_token(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);     /* verify-token.c */
+/* verify-release.c */
+int verify_release_response(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);
+int verify_release_policy(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);
 
 #endif

@@ -18,7 +18,7 @@ echo "lint: clang-format on ${#csrc[@]} files"
 clang-format --dry-run -Werror "${csrc[@]}" || status=1
 echo "lint: cppcheck"
 dirs=()
-for d in common agent attest tpm snp tdx; do [ -d "$d" ] && dirs+=("$d"); done
+for d in common agent attest release tpm snp tdx; do [ -d "$d" ] && dirs+=("$d"); done
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
     --suppress=missingIncludeSystem --std=c11 -I . -I "$build" \
     -D__GNUC__ -DSYSCONFDIR='""' -DLOCALSTATEDIR='""' -DPACKAGE_VERSION='""' \
@@ -32,7 +32,7 @@ fi
 # Functions over 120 lines (issue 9): the lower modules fail the lint; agent/
 # is listed but does not fail yet (it is being split; make it fail once it is).
 echo "lint: functions over 120 lines"
-scripts/function-length.sh -m 120 common snp tdx tpm || status=1
+scripts/function-length.sh -m 120 common release snp tdx tpm || status=1
 scripts/function-length.sh -m 120 agent || echo "lint: (agent/ is reported, not failed, for now)"
 echo "lint: python3 syntax on ${#pysrc[@]} files"
 [ ${#pysrc[@]} -eq 0 ] || /usr/bin/python3 -c '

@@ -748,6 +748,10 @@ int tpm_transfer_key_decrypt(TpmContext *t, const TpmPcrSelection *sel, TpmRsaSc
         s.scheme = TPM2_ALG_OAEP;
         s.details.oaep.hashAlg = TPM2_ALG_SHA256;
         break;
+    case TPM_RSA_OAEP_SHA384:
+        s.scheme = TPM2_ALG_OAEP;
+        s.details.oaep.hashAlg = TPM2_ALG_SHA384;
+        break;
     default: return fail_msg(t, -EINVAL, "unknown RSA scheme %d", (int)scheme);
     }
     r = transfer_key_create(t, sel, &key.tr, &pub);

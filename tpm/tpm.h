@@ -59,6 +59,7 @@ typedef enum TpmRsaScheme {
     TPM_RSA_RSAES = 0,       /* RSAES-PKCS1-v1_5 */
     TPM_RSA_OAEP_SHA1 = 1,   /* OAEP, SHA-1, empty label */
     TPM_RSA_OAEP_SHA256 = 2, /* OAEP, SHA-256, empty label */
+    TPM_RSA_OAEP_SHA384 = 3, /* OAEP, SHA-384, empty label (Key Vault RSA_AES_KEY_WRAP_384) */
 } TpmRsaScheme;
 
 #define TPM_PCR_COUNT   24 /* PC Client PTP: 24 PCRs per bank */
