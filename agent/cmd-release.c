@@ -243,11 +243,16 @@ static int vault_failure(const char *what, int r, const VaultError *err) {
                "permission, or the key is disabled)";
     else if (err->status == 404)
         hint = " (no such key or version: check [keyvault] key)";
-    if (err->status)
+    if (err->status == 429 || err->status >= 500)
+        log_error("%s: HTTP %ld %s%s%s (still after retries: the vault is throttling or "
+                  "unavailable; try again later)",
+                  what, err->status, err->code, *err->code ? ": " : "", err->message);
+    else if (err->status)
         log_error("%s: HTTP %ld %s%s%s%s", what, err->status, err->code, *err->code ? ": " : "",
                   err->message, hint);
     else
-        log_error("%s: %s", what, err->message);
+        log_error("%s: %s (the vault did not answer after retries: try again later)", what,
+                  err->message);
     if (r == -ENOENT || r == -EACCES || r == -EBADMSG)
         return -EKEYREJECTED; /* the service said no: exit 1 */
     return r;

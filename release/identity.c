@@ -176,15 +176,15 @@ static int parse_answer(const HttpResponse *resp, int64_t now, SecretBuf **ret,
                         int64_t *expires_on) {
     _cleanup_json_ cJSON *doc = NULL;
     if (json_parse(resp->body, resp->body_len, &doc) < 0)
-        return log_error_errno(-EBADMSG, "IMDS answered with malformed JSON (%zu bytes)",
+        return log_error_errno(-EPROTO, "IMDS answered with malformed JSON (%zu bytes)",
                                resp->body_len);
     const char *tok = json_get_string(doc, "access_token");
     int64_t exp = 0, in = 0;
     if (!tok || !*tok)
-        return log_error_errno(-EBADMSG, "IMDS answered without access_token");
+        return log_error_errno(-EPROTO, "IMDS answered without access_token");
     if (get_time(doc, "expires_on", &exp) < 0) {
         if (get_time(doc, "expires_in", &in) < 0)
-            return log_error_errno(-EBADMSG, "IMDS answered without expires_on/expires_in");
+            return log_error_errno(-EPROTO, "IMDS answered without expires_on/expires_in");
         exp = now + in;
     }
     *expires_on = exp;

@@ -184,7 +184,7 @@ typedef struct IdentityError {
  * A bearer token for resource ("https://vault.azure.net"), in a SecretBuf
  * (NUL-terminated). IMDS tokens are cached in memory per (resource,
  * identity) until 5 minutes before expires_on. Errors: -EACCES (IMDS refused:
- * err filled), -EINVAL (configuration), -EBADMSG (malformed answer), the
+ * err filled), -EINVAL (configuration), -EPROTO (a malformed answer: exit 3), the
  * common/http errors for the transport (exit 3 after retries).
  */
 int identity_token(const IdentityConfig *cfg, const HttpConfig *http, const char *resource,

@@ -9,7 +9,8 @@ Formats: azure-wire-formats.md §3.1 (token), §5.2 (THIM), §5.1 (tdquote) and
 the real THIM JSON in testdata/azure-services (keys vcekCert, tcbm,
 certificateChain, cacheControl, in that order).
 Service-specific faults: expired_token and wrong_signature (tokens; THIM VCEK
-and TD quote signatures).
+and TD quote signatures), no_identity (no managed identity assigned: every
+token request is 400 invalid_request "Identity not found", as IMDS answers).
 """
 
 import json
@@ -166,6 +167,8 @@ class ImdsService:
                               "to by any user in the tenant. You might have sent your "
                               "authentication request to the wrong tenant."
                               % (resource, self.ident["tenant_id"]))
+        if faults.active("no_identity"):
+            return imds_error(400, "invalid_request", "Identity not found")
         mi = self.ident["managed_identity"]
         for q, want in (("client_id", mi["client_id"]), ("object_id", mi["object_id"]),
                         ("msi_res_id", mi["msi_res_id"])):

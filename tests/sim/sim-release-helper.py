@@ -10,6 +10,7 @@
                          key the vault holds for that key (version)
   rotate                 a new version of the default key; prints its kid
   disable KID            disables that version
+  create NAME POLICY [KTY SIZE]  a new exportable key with that release policy (JSON)
   forms KEYFILE          the forms a leak of the key file's material could take
                          (hex, base64, base64url windows), one per line
 """
@@ -137,6 +138,21 @@ def disable(kid):
         sys.exit("disable: %s %s" % (st, b))
 
 
+def create(name, policy, kty="RSA-HSM", size="2048"):
+    """A new exportable key NAME with the release policy given as JSON text."""
+    import keyvault  # noqa: F401 (the policy document shape)
+    pol = {"contentType": "application/json; charset=utf-8",
+           "data": base64.urlsafe_b64encode(policy.encode()).rstrip(b"=").decode(),
+           "immutable": False}
+    st, b = http("POST", EP["vault"] + "/keys/%s/create?api-version=7.4" % name,
+                 {"kty": kty, "key_size": int(size),
+                  "attributes": {"exportable": True, "enabled": True}, "release_policy": pol},
+                 token=EP["admin_token"])
+    if st != 200:
+        sys.exit("create: %s %s" % (st, b))
+    print(b["key"]["kid"])
+
+
 def forms(keyfile):
     """The forms a leak of the key file's bytes could take, one per line."""
     data = open(keyfile, "rb").read()
@@ -164,4 +180,4 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     {"token": lambda: token(*sys.argv[2:]), "fingerprint": lambda: fingerprint(sys.argv[2]),
      "rotate": rotate, "disable": lambda: disable(sys.argv[2]),
-     "forms": lambda: forms(sys.argv[2])}[cmd]()
+     "forms": lambda: forms(sys.argv[2]), "create": lambda: create(*sys.argv[2:])}[cmd]()

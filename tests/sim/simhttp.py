@@ -57,6 +57,8 @@ FAULT_CATALOG = {
     "wrong_nonce": "tokens the service issues echo a different nonce",
     "wrong_transfer_key": "released keys / sealed tokens are wrapped to a different RSA key",
     "revoked_key": "key release answers as if the key version were disabled",
+    "no_identity": "IMDS: no managed identity is assigned to the VM (400 invalid_request "
+                   "'Identity not found')",
 }
 
 

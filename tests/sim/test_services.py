@@ -12,6 +12,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -932,6 +933,34 @@ class ShapeTests(unittest.TestCase):
         want_kh = real("Azure__azure-sdk-for-go/transcribed_TestReleaseKey_MHSM_key_hsm_decoded.json")
         self.assertEqual(list(kh), list(want_kh))
         self.assertEqual(list(kh["header"]), list(want_kh["header"]))
+
+    def test_error_bodies(self):
+        """The vault's error body has the members of the real one MANIFEST.md
+        quotes (azure-sdk-for-net recording: 400 BadParameter, AKV.SKR.1001),
+        key by key; a 403 adds innererror as Key Vault does; IMDS errors are
+        OAuth-shaped {error, error_description} (azure-wire-formats.md §3.1)."""
+        with open(os.path.join(AZ, "MANIFEST.md"), encoding="utf-8") as f:
+            m = re.search(r'`(\{"error":\{"code":"BadParameter".*?\}\})`', f.read())
+        self.assertIsNotNone(m, "MANIFEST.md no longer quotes the real error body")
+        want = json.loads(m.group(1))
+        st, _, b = jcall("vault", "POST", "/keys/plain2/create?api-version=7.4",
+                         bearer(S["admin"]["akv"]), {"kty": "RSA-HSM"})
+        self.assertEqual(st, 200)
+        st, _, got = release("vault", key_path(b["key"]["kid"]), maa_token(), None)
+        self.assertEqual(st, 400)
+        self.assertEqual(list(got), list(want))
+        self.assertEqual(list(got["error"]), list(want["error"]))
+        self.assertEqual(got["error"]["code"], want["error"]["code"])
+        self.assertTrue(got["error"]["message"].startswith("AKV.SKR.1001: "))
+        st, _, got = release("vault", key_path(create_key("shapeerr")["key"]["kid"]),
+                             maa_token(tee="tdxvm"), None)
+        self.assertEqual(st, 403)
+        self.assertEqual(list(got["error"]), list(want["error"]) + ["innererror"])
+        self.assertEqual(list(got["error"]["innererror"]), ["code"])
+        st, _, got = jcall("imds", "GET", "/metadata/identity/oauth2/token?api-version=2018-02-01"
+                           "&resource=https://vault.azure.net", {})
+        self.assertEqual(st, 400)
+        self.assertEqual(list(got), ["error", "error_description"])
 
     def test_create_answer(self):
         rec = real("Azure__azure-sdk-for-cpp/KeyVaultKeyClient.CreateKeyWithReleasePolicyOptions.json")
