@@ -54,6 +54,18 @@ static const ConfigKey config_keys[] = {
     KEY("tdx", "configfs-tsm", KEY_STRING, tdx_configfs_tsm),
     KEY("tdx", "imds-url", KEY_STRING, tdx_imds_url),
     KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
+    /* ===== azureguest ===== */
+    KEY("attestation", "url", KEY_STRING, attest_url),
+    KEY("attestation", "leeway", KEY_DURATION, attest_leeway_ms),
+    KEY("attestation", "protocol", KEY_STRING, attest_protocol),
+    KEY("attestation", "api-version", KEY_STRING, attest_api_version),
+    KEY("attestation", "expect-tee", KEY_STRING, attest_expect_tee),
+    KEY("attestation", "token-cache", KEY_STRING, attest_token_cache),
+    KEY("attestation", "client-payload", KEY_STRING_LIST, attest_client_payload),
+    KEY("attestation", "event-log", KEY_STRING, attest_event_log),
+    KEY("attestation", "os-release", KEY_STRING, attest_os_release),
+    KEY("imds", "url", KEY_STRING, imds_url),
+    /* ===== end azureguest ===== */
 };
 
 void agent_config_init(AgentConfig *cfg) {
@@ -63,6 +75,7 @@ void agent_config_init(AgentConfig *cfg) {
         .http_attempts = 5,
         .http_backoff_ms = 500,
         .snp_kds = true,
+        .attest_leeway_ms = 5 * 60 * 1000, /* azureguest: 5 min, as the issue asks */
     };
 }
 

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cvm-agent attest: attest this VM to the configured MAA endpoint with the
+ * AzureGuest protocol, open the sealed reply through the vTPM transfer key,
+ * and verify the token (signature, issuer, time, nonce, TEE, transfer key).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "agent/attest-platform.h"
+#include "attest/attest.h"
+#include "common/codec.h"
+#include "common/crypto.h"
+#include "common/fileio.h"
+#include "common/json.h"
+#include "common/log.h"
+
+void attest_usage(FILE *f) {
+    fprintf(f, "Usage: cvm-agent attest [OPTIONS]\n"
+               "\n"
+               "Attest this VM to Microsoft Azure Attestation ([attestation] url) with the\n"
+               "AzureGuest protocol, open the sealed reply in the vTPM, verify the token.\n"
+               "\n"
+               "Options:\n"
+               "      --nonce HEX        the ClientPayload nonce (default: 32 random bytes);\n"
+               "                         the token must echo it\n"
+               "      --token-out FILE   write the verified token (JWT) to FILE (mode 0600)\n"
+               "      --json             print a JSON object (with the token and its claims)\n"
+               "  -h, --help             this help\n"
+               "\n"
+               "Exit status: 0 verified token, 1 refused by MAA or token check failed,\n"
+               "2 usage or configuration error, 3 MAA unreachable, 4 platform (TPM, HCL).\n");
+}
+
+typedef struct AttestRun {
+    const char *url;
+    const char *nonce_hex;
+    AttestClientPayload payload;
+} AttestRun;
+
+/* [attestation] protocol / expect-tee / client-payload, checked up front. */
+static int check_config(const AgentConfig *cfg, AttestRun *run) {
+    const char *proto = cfg->attest_protocol ? cfg->attest_protocol : "azureguest";
+    const char *tee = cfg->attest_expect_tee;
+    if (!cfg->attest_url)
+        return log_error_errno(-EINVAL, "no MAA endpoint: set [attestation] url in the "
+                                        "configuration (e.g. https://sharedeus2.eus2.attest."
+                                        "azure.net)");
+    if (!streq(proto, "azureguest"))
+        return log_error_errno(-EINVAL, "[attestation] protocol '%s': this build speaks "
+                                        "azureguest only (the SevSnpVm/TdxVm platform protocols "
+                                        "are not implemented; Key Vault release needs an "
+                                        "AzureGuest token anyway)",
+                               proto);
+    if (tee && !streq(tee, "auto") && !streq(tee, "sevsnpvm") && !streq(tee, "tdxvm"))
+        return log_error_errno(-EINVAL, "[attestation] expect-tee wants auto, sevsnpvm or tdxvm, "
+                                        "not '%s'",
+                               tee);
+    run->url = cfg->attest_url;
+    for (char **kv = cfg->attest_client_payload; kv && *kv; kv++) {
+        char *eq = strchr(*kv, '=');
+        if (!eq || eq == *kv || run->payload.n + 1 >= ATTEST_CLIENT_PAYLOAD_MAX)
+            return log_error_errno(-EINVAL, "[attestation] client-payload '%s': want key=value "
+                                            "(at most %d)",
+                                   *kv, ATTEST_CLIENT_PAYLOAD_MAX - 1);
+        *eq = '\0'; /* the configuration is ours for this run */
+        if (streq(*kv, "nonce"))
+            return log_error_errno(-EINVAL, "[attestation] client-payload: 'nonce' is set by "
+                                            "cvm-agent (use --nonce)");
+        run->payload.keys[run->payload.n] = *kv;
+        run->payload.values[run->payload.n++] = eq + 1;
+    }
+    return 0;
+}
+
+/* Builds the request, sends it; *ret_sealed is MAA's sealed token. */
+static int request(AgentContext *ctx, const AttestRun *run, const AttestTpmEvidence *e,
+                   const AttestPlatform *p, char **ret_sealed) {
+    AttestOsInfo os;
+    _cleanup_json_ cJSON *info = NULL;
+    _cleanup_free_ char *body = NULL;
+    _cleanup_(attest_failure_done) AttestFailure f = {0};
+    HttpConfig http;
+    const char *api = ctx->cfg.attest_api_version ? ctx->cfg.attest_api_version
+                                                  : ATTEST_API_VERSION_DEFAULT;
+
+    attest_os_info(ctx->cfg.attest_os_release, &os);
+    if (attest_azureguest_info(e, p, &os, &run->payload, &info) < 0 ||
+        attest_azureguest_body(info, &body) < 0)
+        return log_error_errno(-ENOMEM, "cannot build the AttestationInfo"), CVM_EXIT_PLATFORM;
+    agent_http_config(&ctx->cfg, &http);
+    int r = attest_azureguest_send(&http, run->url, api, body, ret_sealed, &f);
+    if (r == 0)
+        return CVM_EXIT_OK;
+    if (r == -EBADMSG || r == -EACCES) {
+        log_error("MAA refused the attestation (HTTP %ld): %s%s%s", f.status,
+                  f.code ? f.code : "", f.code ? ": " : "", f.message ? f.message : "no reason");
+        return CVM_EXIT_REJECTED;
+    }
+    if (r == -ENOENT || r == -EINVAL) {
+        log_error("'%s' is not an MAA AzureGuest endpoint (%s): check [attestation] url", run->url,
+                  r == -ENOENT ? "HTTP 404" : "URL not allowed");
+        return CVM_EXIT_USAGE;
+    }
+    if (f.status)
+        log_error("MAA at '%s' is unavailable: HTTP %ld %s after retries; try again later",
+                  run->url, f.status, f.message ? f.message : "");
+    else
+        log_error("MAA at '%s' is unreachable after retries: %s; try again later", run->url,
+                  f.message ? f.message : strerror(-r));
+    return cvm_exit_from_errno(r) == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT : CVM_EXIT_PLATFORM;
+}
+
+static int check_token(AgentContext *ctx, const AttestRun *run, const AttestTpmEvidence *e,
+                       const AttestPlatform *p, const SecretBuf *jwt, TokenResult *res) {
+    _cleanup_pkey_ EVP_PKEY *tk = NULL;
+    HttpConfig http;
+    const char *tee = ctx->cfg.attest_expect_tee;
+    if (!tee || streq(tee, "auto"))
+        tee = attest_tee_claim(p->tee);
+    if (tpm_public_to_pkey(e->transfer.pub, e->transfer.pub_len, &tk) < 0)
+        return log_error_errno(-EBADMSG, "the transfer key public part does not parse"),
+               CVM_EXIT_PLATFORM;
+    agent_http_config(&ctx->cfg, &http);
+    TokenExpect expect = {.issuer = run->url, .nonce = run->nonce_hex, .transfer_key = tk,
+                          .attestation_type = "azurevm", .tee = tee, .require_compliant = true,
+                          .leeway_s = ctx->cfg.attest_leeway_ms / 1000, .now = -1,
+                          .fresh = true};
+    TokenKeys keys = {.state_dir = ctx->cfg.state_dir, .http = &http};
+    int r = attest_token_verify((const char *)jwt->data, jwt->len, &expect, &keys, res);
+    if (r == 0)
+        return CVM_EXIT_OK;
+    log_error("the MAA token is not acceptable: %s (claim: %s)", res->reason,
+              res->failed_claim ? res->failed_claim : "?");
+    if (r == -EKEYREJECTED || r == -EBADMSG)
+        return CVM_EXIT_REJECTED;
+    return r == -EINVAL ? CVM_EXIT_USAGE : cvm_exit_from_errno(r);
+}
+
+static int print_result(const TokenResult *res, const SecretBuf *jwt, const AttestRun *run,
+                        bool json) {
+    _cleanup_json_ cJSON *out = cJSON_CreateObject();
+    const cJSON *c = res->claims, *tee = json_get_object(c, "x-ms-isolation-tee");
+    int64_t exp = 0;
+    if (!out || json_add_bool(out, "verified", true) < 0 ||
+        json_add_string(out, "issuer", json_get_string(c, "iss")) < 0 ||
+        json_add_string(out, "nonce", run->nonce_hex) < 0 ||
+        json_add_string(out, "attestation_type", json_get_string(c, "x-ms-attestation-type")) < 0 ||
+        json_add_string(out, "tee", json_get_string(tee, "x-ms-attestation-type")) < 0 ||
+        json_add_string(out, "compliance", json_get_string(tee, "x-ms-compliance-status")) < 0 ||
+        (json_get_int(c, "exp", &exp) == 0 && json_add_int(out, "exp", exp) < 0))
+        return CVM_EXIT_PLATFORM;
+    if (json) {
+        if (json_add_string(out, "token", (const char *)jwt->data) < 0)
+            return CVM_EXIT_PLATFORM;
+        cJSON_AddItemToObject(out, "claims", cJSON_Duplicate(c, true));
+        return agent_print_json(out);
+    }
+    agent_print_text(out);
+    return CVM_EXIT_OK;
+}
+
+static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, bool json) {
+    _cleanup_(agent_platform_done) AgentPlatform ap = {0};
+    _cleanup_(attest_tpm_evidence_done) AttestTpmEvidence e = {0};
+    _cleanup_free_ char *sealed = NULL;
+    _cleanup_secret_ SecretBuf *jwt = NULL;
+    _cleanup_(attest_token_result_done) TokenResult res = {0};
+    int r = agent_platform_collect(ctx, &ap);
+    if (r < 0)
+        return r == -EBADMSG || r == -ENOENT ? CVM_EXIT_PLATFORM : cvm_exit_from_errno(r);
+    /* qualifyingData empty, as Microsoft's client quotes: freshness is the
+     * ClientPayload nonce echoed in the token and the reply sealed to the key */
+    if (attest_tpm_collect(ctx->cfg.tcti, NULL, 0, ctx->cfg.attest_event_log, &e) < 0)
+        return CVM_EXIT_PLATFORM;
+    if ((r = request(ctx, run, &e, &ap.p, &sealed)) != CVM_EXIT_OK)
+        return r;
+    r = attest_azureguest_open(ctx->cfg.tcti, sealed, &jwt);
+    if (r < 0)
+        return r == -EKEYREJECTED || r == -EBADMSG ? CVM_EXIT_REJECTED : CVM_EXIT_PLATFORM;
+    if ((r = check_token(ctx, run, &e, &ap.p, jwt, &res)) != CVM_EXIT_OK)
+        return r;
+    if (token_out && (r = write_file_atomic(token_out, jwt->data, jwt->len, 0600)) < 0)
+        return log_error_errno(r, "cannot write the token to '%s': %s", token_out, strerror(-r)),
+               CVM_EXIT_PLATFORM;
+    return print_result(&res, jwt, run, json);
+}
+
+int cmd_attest(AgentContext *ctx, int argc, char **argv) {
+    enum { OPT_NONCE = 0x100, OPT_TOKEN_OUT, OPT_JSON };
+    static const struct option options[] = {
+        {"nonce", required_argument, NULL, OPT_NONCE},
+        {"token-out", required_argument, NULL, OPT_TOKEN_OUT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *nonce_arg = NULL, *token_out = NULL;
+    bool json = false;
+    AttestRun run = {0};
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h': attest_usage(stdout); return CVM_EXIT_OK;
+        case OPT_NONCE: nonce_arg = optarg; break;
+        case OPT_TOKEN_OUT: token_out = optarg; break;
+        case OPT_JSON: json = true; break;
+        default: fprintf(stderr, "see 'cvm-agent attest --help'\n"); return CVM_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return log_error("attest: unexpected argument '%s'", argv[optind]), CVM_EXIT_USAGE;
+    if (check_config(&ctx->cfg, &run) < 0)
+        return CVM_EXIT_USAGE;
+    uint8_t nonce[ATTEST_NONCE_MAX];
+    size_t nonce_len = 0;
+    int r = agent_nonce(nonce_arg, nonce, &nonce_len);
+    if (r < 0)
+        return r == -EINVAL ? CVM_EXIT_USAGE : CVM_EXIT_PLATFORM;
+    /* the nonce string is the hex text: MAA echoes base64 of the string */
+    _cleanup_free_ char *nonce_hex = hex_encode(nonce, nonce_len);
+    if (!nonce_hex)
+        return CVM_EXIT_PLATFORM;
+    run.nonce_hex = nonce_hex;
+    if (run.payload.n >= ATTEST_CLIENT_PAYLOAD_MAX)
+        return CVM_EXIT_USAGE;
+    run.payload.keys[run.payload.n] = "nonce";
+    run.payload.values[run.payload.n++] = nonce_hex;
+    return attest_run(ctx, &run, token_out, json);
+}

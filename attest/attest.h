@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The attest module: remote attestation of this VM to Microsoft Azure
+ * Attestation (MAA). Dependencies point down only: attest -> tpm, snp, tdx ->
+ * common; nothing here includes agent/ headers, so the platform evidence (HCL
+ * report, VCEK chain, TD quote) is handed in by the caller.
+ */
+#ifndef CVM_ATTEST_ATTEST_H
+#define CVM_ATTEST_ATTEST_H
+
+/* ===== azureguest: evidence bundle, AzureGuest protocol, sealed reply ===== */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/http.h"
+#include "common/secbuf.h"
+#include "tpm/tpm.h"
+
+#define ATTEST_EVENT_LOG_DEFAULT    "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define ATTEST_OS_RELEASE_DEFAULT   "/etc/os-release"
+#define ATTEST_API_VERSION_DEFAULT  "2020-10-01" /* what Microsoft's client sends (§2.1) */
+#define ATTEST_PCR_MASK             0xFFu        /* PCR 0-7, SHA-256 bank: Linux (§2.1) */
+#define ATTEST_NONCE_MAX            64           /* TPM2B_DATA qualifyingData limit */
+#define ATTEST_CLIENT_PAYLOAD_MAX   16
+
+typedef enum AttestTee {
+    ATTEST_TEE_NONE = 0, /* Trusted Launch: vTPM only */
+    ATTEST_TEE_SNP,
+    ATTEST_TEE_TDX,
+} AttestTee;
+
+/* "sevsnpvm", "tdxvm" (MAA's x-ms-attestation-type) or NULL. */
+const char *attest_tee_claim(AttestTee tee);
+
+/* The hardware side, gathered by the caller from the vTPM's HCL report
+ * (borrowed pointers). */
+typedef struct AttestPlatform {
+    AttestTee tee;
+    const uint8_t *hcl_report; /* NV 0x01400001 as read */
+    size_t hcl_report_len;
+    const uint8_t *hw_report; /* SNP ATTESTATION_REPORT (1184) or TDREPORT (1024) */
+    size_t hw_report_len;
+    const uint8_t *runtime_data; /* the HCL runtime-claims JSON, exactly as hashed */
+    size_t runtime_data_len;
+    const char *vcek_chain_pem; /* SNP: VCEK then ASK, ARK (THIM vcekCert + certificateChain) */
+    const uint8_t *td_quote;    /* TDX: the TD quote IMDS made of the TDREPORT */
+    size_t td_quote_len;
+} AttestPlatform;
+
+/* What the vTPM contributes. */
+typedef struct AttestTpmEvidence {
+    uint8_t *ak_pub; /* marshalled TPM2B_PUBLIC of the AK 0x81000003 */
+    size_t ak_pub_len;
+    uint8_t *ak_cert; /* NV 0x01C101D0 as stored (DER) */
+    size_t ak_cert_len;
+    TpmPcrBank pcrs;        /* SHA-256, PCR 0-7: the values the quote covers */
+    TpmQuote quote;         /* TPMS_ATTEST + marshalled TPMT_SIGNATURE */
+    TpmCertified transfer;  /* transfer key public, TPM2_Certify attest + signature */
+    uint8_t *event_log;     /* TCG log, NULL when the file does not exist */
+    size_t event_log_len;
+} AttestTpmEvidence;
+void attest_tpm_evidence_done(AttestTpmEvidence *e);
+
+/*
+ * Reads the AK public key and certificate, PCR 0-7, quotes them with nonce as
+ * qualifyingData (nonce_len 0: empty, as Microsoft's client quotes), creates
+ * and certifies the transfer key, reads the event log at event_log_path (NULL
+ * = the default; absent file = no log). A PCR change between read and quote
+ * is retried. Errors are logged; -errno.
+ */
+int attest_tpm_collect(const char *tcti, const void *nonce, size_t nonce_len,
+                       const char *event_log_path, AttestTpmEvidence *ret);
+
+/* The OS fields of AttestationInfo, from os-release(5). */
+typedef struct AttestOsInfo {
+    char distro[128]; /* NAME, quotes stripped */
+    int64_t major, minor; /* VERSION_ID "22.04" -> 22, 4; "12" -> 12, 0 */
+} AttestOsInfo;
+/* path NULL = /etc/os-release; a missing file gives "Linux" 0.0 (logged). */
+int attest_os_info(const char *path, AttestOsInfo *ret);
+
+typedef struct AttestClientPayload {
+    const char *keys[ATTEST_CLIENT_PAYLOAD_MAX];
+    const char *values[ATTEST_CLIENT_PAYLOAD_MAX];
+    size_t n;
+} AttestClientPayload;
+
+/*
+ * The AttestationInfo JSON exactly as Microsoft's client encodes it
+ * (azure-wire-formats.md §2.1, checked against the recorded request): TPM
+ * structures in standard base64 with padding, SNP Proof = base64(JSON
+ * {SnpReport, VcekCertChain} in base64url), TDX Proof = base64(TD quote),
+ * ClientPayload values base64 of the strings. Members in the client's
+ * (alphabetical) order.
+ */
+int attest_azureguest_info(const AttestTpmEvidence *e, const AttestPlatform *p,
+                           const AttestOsInfo *os, const AttestClientPayload *payload,
+                           cJSON **ret);
+/* The request body {"AttestationInfo": base64url-no-pad(JSON text)}, laid out
+ * as the client's serializer does. Caller frees. */
+int attest_azureguest_body(const cJSON *info, char **ret);
+
+typedef struct AttestFailure {
+    long status;   /* HTTP status, 0 without an answer */
+    char *code;    /* MAA error code, if any */
+    char *message; /* MAA error message or the transport error */
+} AttestFailure;
+void attest_failure_done(AttestFailure *f);
+
+/*
+ * POST {base_url}/attest/AzureGuest?api-version=V with the client's headers
+ * (Content-Type: application/json, Accept: any, no User-Agent); *ret is the
+ * sealed token string. -EBADMSG when MAA refused the evidence (f filled),
+ * -EAGAIN/-ETIMEDOUT/-ECONN* after retries, -EPROTO on an unusable answer.
+ */
+int attest_azureguest_send(const HttpConfig *http, const char *base_url, const char *api_version,
+                           const char *body, char **ret, AttestFailure *f);
+
+/*
+ * Opens MAA's sealed reply (§2.1): EncryptedInnerKey RSAES-decrypted by the
+ * transfer key inside the TPM (PolicyPCR session over PCR 0-7), then
+ * AES-256-GCM with AAD "Transport Key". *ret is the JWT (NUL-terminated).
+ * -EBADMSG malformed, -EKEYREJECTED when it does not open.
+ */
+int attest_azureguest_open(const char *tcti, const char *sealed, SecretBuf **ret);
+
+/* The evidence bundle as JSON (evidence.json; base64 of every piece). */
+int attest_evidence_json(const AttestTpmEvidence *e, const AttestPlatform *p, const char *nonce_hex,
+                         cJSON **ret);
+/* Writes the raw pieces under their documented names into dir (created 0700). */
+int attest_evidence_write(const char *dir, const AttestTpmEvidence *e, const AttestPlatform *p,
+                          const cJSON *evidence_json);
+
+/* ===== end azureguest ===== */
+
+/* ===== token verification: the token helper's interface (attest/token.c on
+ * the token branch), copied verbatim so this branch builds against it; the
+ * implementation here is the TEMPORARY attest/token-min.c. The lead keeps the
+ * token branch's block and drops this copy and token-min.c. ===== */
+#include <openssl/evp.h>
+
+typedef struct TokenExpect {
+    const char *issuer;           /* the configured MAA endpoint; NULL = iss not compared */
+    const char *nonce;            /* the client-payload nonce string we sent; NULL = unchecked */
+    EVP_PKEY *transfer_key;       /* our RSA transfer key; NULL = unchecked */
+    const char *attestation_type; /* "azurevm", "sevsnpvm", "tdxvm"; NULL = unchecked */
+    const char *tee;              /* "sevsnpvm" or "tdxvm"; NULL = unchecked */
+    bool require_compliant;       /* x-ms-compliance-status must be azure-compliant-cvm */
+    uint64_t leeway_s;            /* allowed clock difference for exp/nbf/iat */
+    int64_t now;                  /* seconds since the epoch; < 0 = the system clock */
+    bool fresh;                   /* just received: an expired token also means clock skew */
+} TokenExpect;
+
+typedef struct TokenKeys {
+    const cJSON *jwks;      /* a JWKS the user named (offline); or */
+    const char *certs_url;  /* fetch this /certs (not cached); or, both NULL, */
+                            /* the expected issuer's /certs through the cache: */
+    const char *state_dir;  /* cache location; NULL = no cache */
+    const HttpConfig *http; /* for fetching; required unless jwks */
+} TokenKeys;
+
+typedef struct TokenResult {
+    cJSON *header; /* the token's header and claims (owned), once parsed */
+    cJSON *claims;
+    const char *failed_claim; /* machine-readable name of the failed check */
+    char reason[512];         /* one line for the user */
+    char key_source[256];     /* where the signing key came from */
+} TokenResult;
+
+/* 0 when every check passed; -EKEYREJECTED / -EBADMSG (exit 1), -EINVAL
+ * (exit 2), or the common/http error of fetching the keys. */
+int attest_token_verify(const char *token, size_t len, const TokenExpect *expect,
+                        const TokenKeys *keys, TokenResult *res);
+void attest_token_result_done(TokenResult *res);
+/* "https://x/" and "https://x" name the same issuer. */
+bool attest_issuer_equal(const char *a, const char *b);
+/* ===== end token verification (copy) ===== */
+
+#endif
