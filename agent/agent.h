@@ -50,16 +50,16 @@ typedef struct AgentConfig {
     /* [trust] */
     char **trust_anchors; /* NULL-terminated; extra (non-production) anchors */
     /* ===== azureguest: [attestation], [imds] ===== */
-    char *attest_url;              /* MAA base URL (same key as the token verifier's) */
-    uint64_t attest_leeway_ms;     /* token time checks (same key as the token verifier's) */
-    char *attest_protocol;         /* azureguest (default), sevsnpvm, tdxvm */
-    char *attest_api_version;      /* default per protocol */
-    char *attest_expect_tee;       /* auto (default), sevsnpvm, tdxvm */
-    char *attest_token_cache;      /* token cache file, unset = no cache */
-    char **attest_client_payload;  /* NULL-terminated "key=value" */
-    char *attest_event_log;        /* TCG log path */
-    char *attest_os_release;       /* os-release(5) path */
-    char *imds_url;                /* Azure IMDS base URL */
+    char *attest_url;             /* MAA base URL (same key as the token verifier's) */
+    uint64_t attest_leeway_ms;    /* token time checks (same key as the token verifier's) */
+    char *attest_protocol;        /* azureguest (default), sevsnpvm, tdxvm */
+    char *attest_api_version;     /* default per protocol */
+    char *attest_expect_tee;      /* auto (default), sevsnpvm, tdxvm */
+    char *attest_token_cache;     /* token cache file, unset = no cache */
+    char **attest_client_payload; /* NULL-terminated "key=value" */
+    char *attest_event_log;       /* TCG log path */
+    char *attest_os_release;      /* os-release(5) path */
+    char *imds_url;               /* Azure IMDS base URL */
     /* ===== end azureguest ===== */
 } AgentConfig;
 

@@ -76,8 +76,9 @@ static int snp_chain(AgentContext *ctx, const HclReport *h, char **ret) {
     fc.imds_base = agent_imds_url(&ctx->cfg, ctx->cfg.snp_imds_url);
     r = snp_certs_obtain(&fc, &rep, rep.product, NULL, 0, &signer, &chain, &src);
     if (r < 0)
-        return log_error_errno(r, "no VCEK certificate chain for the SNP report (THIM at '%s', "
-                                  "the cache, KDS): %s",
+        return log_error_errno(r,
+                               "no VCEK certificate chain for the SNP report (THIM at '%s', "
+                               "the cache, KDS): %s",
                                fc.imds_base, strerror(-r));
     log_debug("VCEK chain from %s", snp_cert_source_name(src));
     return chain_pem(signer, chain, ret);
@@ -109,9 +110,12 @@ int agent_platform_collect(AgentContext *ctx, AgentPlatform *ret) {
         agent_platform_done(&ap);
         return log_error_errno(-EIO, "the vTPM's HCL report: %s", err ? err : "malformed");
     }
-    ap.p = (AttestPlatform){.hcl_report = ap.hcl, .hcl_report_len = ap.hcl_len,
-                           .hw_report = h.hw_report, .hw_report_len = h.hw_report_len,
-                           .runtime_data = h.var_data, .runtime_data_len = h.var_data_len};
+    ap.p = (AttestPlatform){.hcl_report = ap.hcl,
+                            .hcl_report_len = ap.hcl_len,
+                            .hw_report = h.hw_report,
+                            .hw_report_len = h.hw_report_len,
+                            .runtime_data = h.var_data,
+                            .runtime_data_len = h.var_data_len};
     if (h.report_type == HCL_REPORT_SNP) {
         ap.p.tee = ATTEST_TEE_SNP;
         r = snp_chain(ctx, &h, &ap.vcek_chain_pem);
@@ -123,8 +127,9 @@ int agent_platform_collect(AgentContext *ctx, AgentPlatform *ret) {
         ap.p.td_quote = ap.td_quote;
         ap.p.td_quote_len = ap.td_quote_len;
     } else
-        r = log_error_errno(-ENODEV, "the HCL report holds a '%s' report: neither SEV-SNP nor "
-                                     "TDX",
+        r = log_error_errno(-ENODEV,
+                            "the HCL report holds a '%s' report: neither SEV-SNP nor "
+                            "TDX",
                             hcl_report_type_name(h.report_type));
     if (r < 0) {
         agent_platform_done(&ap);

@@ -52,21 +52,24 @@ static int check_config(const AgentConfig *cfg, AttestRun *run) {
                                         "configuration (e.g. https://sharedeus2.eus2.attest."
                                         "azure.net)");
     if (!streq(proto, "azureguest"))
-        return log_error_errno(-EINVAL, "[attestation] protocol '%s': this build speaks "
-                                        "azureguest only (the SevSnpVm/TdxVm platform protocols "
-                                        "are not implemented; Key Vault release needs an "
-                                        "AzureGuest token anyway)",
+        return log_error_errno(-EINVAL,
+                               "[attestation] protocol '%s': this build speaks "
+                               "azureguest only (the SevSnpVm/TdxVm platform protocols "
+                               "are not implemented; Key Vault release needs an "
+                               "AzureGuest token anyway)",
                                proto);
     if (tee && !streq(tee, "auto") && !streq(tee, "sevsnpvm") && !streq(tee, "tdxvm"))
-        return log_error_errno(-EINVAL, "[attestation] expect-tee wants auto, sevsnpvm or tdxvm, "
-                                        "not '%s'",
+        return log_error_errno(-EINVAL,
+                               "[attestation] expect-tee wants auto, sevsnpvm or tdxvm, "
+                               "not '%s'",
                                tee);
     run->url = cfg->attest_url;
     for (char **kv = cfg->attest_client_payload; kv && *kv; kv++) {
         char *eq = strchr(*kv, '=');
         if (!eq || eq == *kv || run->payload.n + 1 >= ATTEST_CLIENT_PAYLOAD_MAX)
-            return log_error_errno(-EINVAL, "[attestation] client-payload '%s': want key=value "
-                                            "(at most %d)",
+            return log_error_errno(-EINVAL,
+                                   "[attestation] client-payload '%s': want key=value "
+                                   "(at most %d)",
                                    *kv, ATTEST_CLIENT_PAYLOAD_MAX - 1);
         *eq = '\0'; /* the configuration is ours for this run */
         if (streq(*kv, "nonce"))
@@ -86,8 +89,8 @@ static int request(AgentContext *ctx, const AttestRun *run, const AttestTpmEvide
     _cleanup_free_ char *body = NULL;
     _cleanup_(attest_failure_done) AttestFailure f = {0};
     HttpConfig http;
-    const char *api = ctx->cfg.attest_api_version ? ctx->cfg.attest_api_version
-                                                  : ATTEST_API_VERSION_DEFAULT;
+    const char *api =
+        ctx->cfg.attest_api_version ? ctx->cfg.attest_api_version : ATTEST_API_VERSION_DEFAULT;
 
     attest_os_info(ctx->cfg.attest_os_release, &os);
     if (attest_azureguest_info(e, p, &os, &run->payload, &info) < 0 ||
@@ -98,8 +101,8 @@ static int request(AgentContext *ctx, const AttestRun *run, const AttestTpmEvide
     if (r == 0)
         return CVM_EXIT_OK;
     if (r == -EBADMSG || r == -EACCES) {
-        log_error("MAA refused the attestation (HTTP %ld): %s%s%s", f.status,
-                  f.code ? f.code : "", f.code ? ": " : "", f.message ? f.message : "no reason");
+        log_error("MAA refused the attestation (HTTP %ld): %s%s%s", f.status, f.code ? f.code : "",
+                  f.code ? ": " : "", f.message ? f.message : "no reason");
         return CVM_EXIT_REJECTED;
     }
     if (r == -ENOENT || r == -EINVAL) {
@@ -127,9 +130,14 @@ static int check_token(AgentContext *ctx, const AttestRun *run, const AttestTpmE
         return log_error_errno(-EBADMSG, "the transfer key public part does not parse"),
                CVM_EXIT_PLATFORM;
     agent_http_config(&ctx->cfg, &http);
-    TokenExpect expect = {.issuer = run->url, .nonce = run->nonce_hex, .transfer_key = tk,
-                          .attestation_type = "azurevm", .tee = tee, .require_compliant = true,
-                          .leeway_s = ctx->cfg.attest_leeway_ms / 1000, .now = -1,
+    TokenExpect expect = {.issuer = run->url,
+                          .nonce = run->nonce_hex,
+                          .transfer_key = tk,
+                          .attestation_type = "azurevm",
+                          .tee = tee,
+                          .require_compliant = true,
+                          .leeway_s = ctx->cfg.attest_leeway_ms / 1000,
+                          .now = -1,
                           .fresh = true};
     TokenKeys keys = {.state_dir = ctx->cfg.state_dir, .http = &http};
     int r = attest_token_verify((const char *)jwt->data, jwt->len, &expect, &keys, res);

@@ -54,7 +54,6 @@ static const ConfigKey config_keys[] = {
     KEY("tdx", "configfs-tsm", KEY_STRING, tdx_configfs_tsm),
     KEY("tdx", "imds-url", KEY_STRING, tdx_imds_url),
     KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
-    /* ===== azureguest ===== */
     KEY("attestation", "url", KEY_STRING, attest_url),
     KEY("attestation", "leeway", KEY_DURATION, attest_leeway_ms),
     KEY("attestation", "protocol", KEY_STRING, attest_protocol),
@@ -64,8 +63,7 @@ static const ConfigKey config_keys[] = {
     KEY("attestation", "client-payload", KEY_STRING_LIST, attest_client_payload),
     KEY("attestation", "event-log", KEY_STRING, attest_event_log),
     KEY("attestation", "os-release", KEY_STRING, attest_os_release),
-    KEY("imds", "url", KEY_STRING, imds_url),
-    /* ===== end azureguest ===== */
+    KEY("imds", "url", KEY_STRING, imds_url), /* azureguest: [attestation] url .. [imds] url */
 };
 
 void agent_config_init(AgentConfig *cfg) {

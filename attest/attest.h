@@ -20,12 +20,12 @@
 #include "common/secbuf.h"
 #include "tpm/tpm.h"
 
-#define ATTEST_EVENT_LOG_DEFAULT    "/sys/kernel/security/tpm0/binary_bios_measurements"
-#define ATTEST_OS_RELEASE_DEFAULT   "/etc/os-release"
-#define ATTEST_API_VERSION_DEFAULT  "2020-10-01" /* what Microsoft's client sends (§2.1) */
-#define ATTEST_PCR_MASK             0xFFu        /* PCR 0-7, SHA-256 bank: Linux (§2.1) */
-#define ATTEST_NONCE_MAX            64           /* TPM2B_DATA qualifyingData limit */
-#define ATTEST_CLIENT_PAYLOAD_MAX   16
+#define ATTEST_EVENT_LOG_DEFAULT   "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define ATTEST_OS_RELEASE_DEFAULT  "/etc/os-release"
+#define ATTEST_API_VERSION_DEFAULT "2020-10-01" /* what Microsoft's client sends (§2.1) */
+#define ATTEST_PCR_MASK            0xFFu        /* PCR 0-7, SHA-256 bank: Linux (§2.1) */
+#define ATTEST_NONCE_MAX           64           /* TPM2B_DATA qualifyingData limit */
+#define ATTEST_CLIENT_PAYLOAD_MAX  16
 
 typedef enum AttestTee {
     ATTEST_TEE_NONE = 0, /* Trusted Launch: vTPM only */
@@ -57,10 +57,10 @@ typedef struct AttestTpmEvidence {
     size_t ak_pub_len;
     uint8_t *ak_cert; /* NV 0x01C101D0 as stored (DER) */
     size_t ak_cert_len;
-    TpmPcrBank pcrs;        /* SHA-256, PCR 0-7: the values the quote covers */
-    TpmQuote quote;         /* TPMS_ATTEST + marshalled TPMT_SIGNATURE */
-    TpmCertified transfer;  /* transfer key public, TPM2_Certify attest + signature */
-    uint8_t *event_log;     /* TCG log, NULL when the file does not exist */
+    TpmPcrBank pcrs;       /* SHA-256, PCR 0-7: the values the quote covers */
+    TpmQuote quote;        /* TPMS_ATTEST + marshalled TPMT_SIGNATURE */
+    TpmCertified transfer; /* transfer key public, TPM2_Certify attest + signature */
+    uint8_t *event_log;    /* TCG log, NULL when the file does not exist */
     size_t event_log_len;
 } AttestTpmEvidence;
 void attest_tpm_evidence_done(AttestTpmEvidence *e);
@@ -77,7 +77,7 @@ int attest_tpm_collect(const char *tcti, const void *nonce, size_t nonce_len,
 
 /* The OS fields of AttestationInfo, from os-release(5). */
 typedef struct AttestOsInfo {
-    char distro[128]; /* NAME, quotes stripped */
+    char distro[128];     /* NAME, quotes stripped */
     int64_t major, minor; /* VERSION_ID "22.04" -> 22, 4; "12" -> 12, 0 */
 } AttestOsInfo;
 /* path NULL = /etc/os-release; a missing file gives "Linux" 0.0 (logged). */
@@ -98,8 +98,7 @@ typedef struct AttestClientPayload {
  * (alphabetical) order.
  */
 int attest_azureguest_info(const AttestTpmEvidence *e, const AttestPlatform *p,
-                           const AttestOsInfo *os, const AttestClientPayload *payload,
-                           cJSON **ret);
+                           const AttestOsInfo *os, const AttestClientPayload *payload, cJSON **ret);
 /* The request body {"AttestationInfo": base64url-no-pad(JSON text)}, laid out
  * as the client's serializer does. Caller frees. */
 int attest_azureguest_body(const cJSON *info, char **ret);

@@ -22,11 +22,11 @@
 #include "common/json.h"
 #include "common/log.h"
 
-#define TRANSPORT_AAD     "Transport Key" /* AES-GCM AAD of the sealed reply (§2.1) */
-#define GCM_TAG_SIZE      16
-#define GCM_IV_MAX        64
-#define INNER_KEY_SIZE    32 /* AES-256 */
-#define SEALED_MAX        (1024u * 1024)
+#define TRANSPORT_AAD  "Transport Key" /* AES-GCM AAD of the sealed reply (§2.1) */
+#define GCM_TAG_SIZE   16
+#define GCM_IV_MAX     64
+#define INNER_KEY_SIZE 32 /* AES-256 */
+#define SEALED_MAX     (1024u * 1024)
 
 void attest_failure_done(AttestFailure *f) {
     if (!f)
@@ -191,17 +191,17 @@ int attest_azureguest_send(const HttpConfig *http, const char *base_url, const c
     size_t blen = strlen(base_url);
     while (blen > 0 && base_url[blen - 1] == '/')
         blen--;
-    if (asprintf(&url, "%.*s/attest/AzureGuest?api-version=%s", (int)blen, base_url,
-                 api_version) < 0)
+    if (asprintf(&url, "%.*s/attest/AzureGuest?api-version=%s", (int)blen, base_url, api_version) <
+        0)
         return -ENOMEM;
-    HttpRequest req = {.method = "POST", .url = url, .headers = headers, .body = body,
-                       .body_len = strlen(body)};
+    HttpRequest req = {
+        .method = "POST", .url = url, .headers = headers, .body = body, .body_len = strlen(body)};
     HttpResponse resp = {0};
     HttpError err = {0};
     int r = http_request(http, &req, &resp, &err);
     if (r < 0) {
-        *f = (AttestFailure){.status = err.status, .code = TAKE_PTR(err.code),
-                             .message = TAKE_PTR(err.message)};
+        *f = (AttestFailure){
+            .status = err.status, .code = TAKE_PTR(err.code), .message = TAKE_PTR(err.message)};
         log_debug("POST %s: %s", url, http_error_string(&err));
         http_error_done(&err);
         http_response_done(&resp);
@@ -242,7 +242,8 @@ static int gcm_open(const SecretBuf *key, const uint8_t *iv, size_t iv_len, cons
         EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, (int)iv_len, NULL) != 1 ||
         EVP_DecryptInit_ex(c, NULL, NULL, key->data, iv) != 1 ||
-        EVP_DecryptUpdate(c, NULL, &n, (const uint8_t *)TRANSPORT_AAD, strlen(TRANSPORT_AAD)) != 1 ||
+        EVP_DecryptUpdate(c, NULL, &n, (const uint8_t *)TRANSPORT_AAD, strlen(TRANSPORT_AAD)) !=
+            1 ||
         EVP_DecryptUpdate(c, pt->data, &n, ct, (int)ct_len) != 1 ||
         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, GCM_TAG_SIZE, (void *)tag) != 1)
         r = -EBADMSG;

@@ -91,8 +91,8 @@ int attest_tpm_collect(const char *tcti, const void *nonce, size_t nonce_len,
     const char *log_path = event_log_path ? event_log_path : ATTEST_EVENT_LOG_DEFAULT;
 
     if (nonce_len > ATTEST_NONCE_MAX)
-        return log_error_errno(-EINVAL, "the nonce is %zu bytes; at most %d fit a quote",
-                               nonce_len, ATTEST_NONCE_MAX);
+        return log_error_errno(-EINVAL, "the nonce is %zu bytes; at most %d fit a quote", nonce_len,
+                               ATTEST_NONCE_MAX);
     int r = tpm_open(tcti, &t);
     if (r < 0)
         return log_error_errno(r, "cannot open the TPM '%s': %s", tcti ? tcti : "(default)",
@@ -107,8 +107,7 @@ int attest_tpm_collect(const char *tcti, const void *nonce, size_t nonce_len,
         log_info("no TCG event log at '%s': sending none", log_path);
     else if (r < 0) {
         attest_tpm_evidence_done(&e);
-        return log_error_errno(r, "cannot read the TCG event log '%s': %s", log_path,
-                               strerror(-r));
+        return log_error_errno(r, "cannot read the TCG event log '%s': %s", log_path, strerror(-r));
     }
     *ret = e;
     return 0;

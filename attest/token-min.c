@@ -99,8 +99,8 @@ static int key_for_kid(const cJSON *jwks, const char *kid, EVP_PKEY **ret) {
         size_t n = 0;
         if (!id || !streq(id, kid))
             continue;
-        if (!cJSON_IsString(c0) || base64_decode(c0->valuestring, strlen(c0->valuestring), &der,
-                                                 &n) < 0 ||
+        if (!cJSON_IsString(c0) ||
+            base64_decode(c0->valuestring, strlen(c0->valuestring), &der, &n) < 0 ||
             crypto_load_cert(der, n, &cert) < 0 || !(*ret = X509_get_pubkey(cert)))
             return -EBADMSG;
         return 0;
@@ -205,8 +205,8 @@ int attest_token_verify(const char *token, size_t len, const TokenExpect *expect
                     expect->issuer ? expect->issuer : "?");
     const char *jku = json_get_string(res->header, "jku");
     _cleanup_free_ char *want_jku = NULL;
-    if (asprintf(&want_jku, "%.*s/certs", (int)(strlen(iss) - (iss[strlen(iss) - 1] == '/')),
-                 iss) < 0)
+    if (asprintf(&want_jku, "%.*s/certs", (int)(strlen(iss) - (iss[strlen(iss) - 1] == '/')), iss) <
+        0)
         return -ENOMEM;
     if (jku && !streq(jku, want_jku))
         return fail(res, -EKEYREJECTED, "jku", "jku is '%s', expected '%s'", jku, want_jku);
