@@ -200,9 +200,10 @@ int attest_azureguest_send(const HttpConfig *http, const char *base_url, const c
     HttpError err = {0};
     int r = http_request(http, &req, &resp, &err);
     if (r < 0) {
-        *f = (AttestFailure){
-            .status = err.status, .code = TAKE_PTR(err.code), .message = TAKE_PTR(err.message)};
         log_debug("POST %s: %s", url, http_error_string(&err));
+        f->status = err.status;
+        f->code = TAKE_PTR(err.code);
+        f->message = TAKE_PTR(err.message);
         http_error_done(&err);
         http_response_done(&resp);
         return r;

@@ -18,7 +18,7 @@ echo "lint: clang-format on ${#csrc[@]} files"
 clang-format --dry-run -Werror "${csrc[@]}" || status=1
 echo "lint: cppcheck"
 dirs=()
-for d in common agent tpm snp tdx; do [ -d "$d" ] && dirs+=("$d"); done
+for d in common agent attest tpm snp tdx; do [ -d "$d" ] && dirs+=("$d"); done
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
     --suppress=missingIncludeSystem --std=c11 -I . -I "$build" \
     -D__GNUC__ -DSYSCONFDIR='""' -DLOCALSTATEDIR='""' -DPACKAGE_VERSION='""' \
