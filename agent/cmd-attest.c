@@ -93,11 +93,13 @@ static int request(AgentContext *ctx, const AttestRun *run, const AttestTpmEvide
         ctx->cfg.attest_api_version ? ctx->cfg.attest_api_version : ATTEST_API_VERSION_DEFAULT;
 
     attest_os_info(ctx->cfg.attest_os_release, &os);
-    if (attest_azureguest_info(e, p, &os, &run->payload, &info) < 0 ||
-        attest_azureguest_body(info, &body) < 0)
-        return log_error_errno(-ENOMEM, "cannot build the AttestationInfo"), CVM_EXIT_PLATFORM;
+    int r = attest_azureguest_info(e, p, &os, &run->payload, &info);
+    if (r < 0 || attest_azureguest_body(info, &body) < 0)
+        return log_error("cannot build the AttestationInfo: %s",
+                         *attest_last_error() ? attest_last_error() : "out of memory"),
+               CVM_EXIT_PLATFORM;
     agent_http_config(&ctx->cfg, &http);
-    int r = attest_azureguest_send(&http, run->url, api, body, ret_sealed, &f);
+    r = attest_azureguest_send(&http, run->url, api, body, ret_sealed, &f);
     if (r == 0)
         return CVM_EXIT_OK;
     if (r == -EBADMSG || r == -EACCES) {
@@ -185,10 +187,12 @@ static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, 
     /* qualifyingData empty, as Microsoft's client quotes: freshness is the
      * ClientPayload nonce echoed in the token and the reply sealed to the key */
     if (attest_tpm_collect(ctx->cfg.tcti, NULL, 0, ctx->cfg.attest_event_log, &e) < 0)
-        return CVM_EXIT_PLATFORM;
+        return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;
     if ((r = request(ctx, run, &e, &ap.p, &sealed)) != CVM_EXIT_OK)
         return r;
     r = attest_azureguest_open(ctx->cfg.tcti, sealed, &jwt);
+    if (r < 0)
+        log_error("%s", attest_last_error());
     if (r < 0)
         return r == -EKEYREJECTED || r == -EBADMSG ? CVM_EXIT_REJECTED : CVM_EXIT_PLATFORM;
     if ((r = check_token(ctx, run, &e, &ap.p, jwt, &res)) != CVM_EXIT_OK)

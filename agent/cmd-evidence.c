@@ -87,12 +87,12 @@ int cmd_evidence(AgentContext *ctx, int argc, char **argv) {
         return r == -EBADMSG || r == -ENOENT ? CVM_EXIT_PLATFORM : cvm_exit_from_errno(r);
     _cleanup_(attest_tpm_evidence_done) AttestTpmEvidence e = {0};
     if (attest_tpm_collect(ctx->cfg.tcti, nonce, nonce_len, ctx->cfg.attest_event_log, &e) < 0)
-        return CVM_EXIT_PLATFORM;
+        return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;
     _cleanup_json_ cJSON *ev = NULL;
     if (attest_evidence_json(&e, &ap.p, nonce_hex, &ev) < 0)
         return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
     if (out_dir && attest_evidence_write(out_dir, &e, &ap.p, ev) < 0)
-        return CVM_EXIT_PLATFORM;
+        return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;
     if (json)
         return agent_print_json(ev);
     return summary(ev, &e, &ap.p, out_dir);

@@ -33,6 +33,10 @@ typedef enum AttestTee {
     ATTEST_TEE_TDX,
 } AttestTee;
 
+/* Why the last failing attest_* call of this thread failed, one line ("" if
+ * none): the module does not log errors, the caller does. */
+const char *attest_last_error(void);
+
 /* "sevsnpvm", "tdxvm" (MAA's x-ms-attestation-type) or NULL. */
 const char *attest_tee_claim(AttestTee tee);
 
@@ -70,7 +74,7 @@ void attest_tpm_evidence_done(AttestTpmEvidence *e);
  * qualifyingData (nonce_len 0: empty, as Microsoft's client quotes), creates
  * and certifies the transfer key, reads the event log at event_log_path (NULL
  * = the default; absent file = no log). A PCR change between read and quote
- * is retried. Errors are logged; -errno.
+ * is retried. -errno; attest_last_error() says why.
  */
 int attest_tpm_collect(const char *tcti, const void *nonce, size_t nonce_len,
                        const char *event_log_path, AttestTpmEvidence *ret);

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "attest/attest.h"
+#include "attest/attest-internal.h"
 #include "common/bytes.h"
 #include "common/codec.h"
 #include "common/crypto.h"
@@ -53,7 +54,7 @@ static int add_raw_sig(cJSON *o, const char *key, const uint8_t *sig, size_t len
     TpmSignature s;
     int r = tpm_signature_parse(sig, len, 256, &s);
     if (r < 0)
-        return log_error_errno(r, "the TPM returned a signature that does not parse");
+        return attest_fail(r, "the TPM returned a signature that does not parse");
     return add_b64(o, key, s.sig, s.sig_len);
 }
 
@@ -105,7 +106,7 @@ static char *styled_object(const char *const *keys, const char *const *values, s
 
 static int snp_proof(const AttestPlatform *p, char **ret) {
     if (!p->vcek_chain_pem)
-        return log_error_errno(-EINVAL, "SEV-SNP evidence needs the VCEK certificate chain");
+        return attest_fail(-EINVAL, "SEV-SNP evidence needs the VCEK certificate chain");
     _cleanup_free_ char *report = base64url_encode(p->hw_report, p->hw_report_len);
     _cleanup_free_ char *chain = base64url_encode(p->vcek_chain_pem, strlen(p->vcek_chain_pem));
     if (!report || !chain)
@@ -130,7 +131,7 @@ static int isolation_info(const AttestPlatform *p, cJSON *ai) {
         return r;
     if (p->tee == ATTEST_TEE_TDX) {
         if (!p->td_quote)
-            return log_error_errno(-EINVAL, "TDX evidence needs the TD quote");
+            return attest_fail(-EINVAL, "TDX evidence needs the TD quote");
         if (!(proof = base64_encode(p->td_quote, p->td_quote_len)))
             return -ENOMEM;
     }
@@ -269,40 +270,39 @@ int attest_azureguest_open(const char *tcti, const char *sealed, SecretBuf **ret
 
     if (strlen(sealed) > SEALED_MAX || decode_any(sealed, &env, &env_len) < 0 ||
         json_parse(env, env_len, &j) < 0)
-        return log_error_errno(-EBADMSG, "MAA's reply token is not base64url JSON (a sealed "
-                                         "AzureGuest reply)");
+        return attest_fail(-EBADMSG, "MAA's reply token is not base64url JSON (a sealed "
+                                     "AzureGuest reply)");
     const cJSON *params = json_get_object(j, "EncryptionParams");
     if (decode_any(json_get_string(j, "Jwt"), &jwt_ct, &ct_len) < 0 ||
         decode_any(json_get_string(j, "EncryptedInnerKey"), &inner, &inner_len) < 0 ||
         decode_any(json_get_string(j, "AuthenticationData"), &tag, &tag_len) < 0 || !params ||
         decode_any(json_get_string(params, "Iv"), &iv, &iv_len) < 0)
-        return log_error_errno(-EBADMSG, "MAA's sealed reply lacks Jwt, EncryptedInnerKey, "
-                                         "EncryptionParams.Iv or AuthenticationData");
+        return attest_fail(-EBADMSG, "MAA's sealed reply lacks Jwt, EncryptedInnerKey, "
+                                     "EncryptionParams.Iv or AuthenticationData");
     int64_t bits = 256;
     const char *cipher = json_get_string(params, "Cipher");
     if (tag_len != GCM_TAG_SIZE || iv_len == 0 || iv_len > GCM_IV_MAX ||
         (cipher && !streq(cipher, "AES")) ||
         (cJSON_HasObjectItem(params, "KeySizeInBits") &&
          (json_get_int(params, "KeySizeInBits", &bits) < 0 || bits != 256)))
-        return log_error_errno(-EBADMSG, "MAA's sealed reply is not AES-256-GCM with a 16-byte "
-                                         "tag");
+        return attest_fail(-EBADMSG, "MAA's sealed reply is not AES-256-GCM with a 16-byte "
+                                     "tag");
     int r = tpm_open(tcti, &t);
     if (r < 0)
-        return log_error_errno(r, "cannot open the TPM '%s': %s", tcti ? tcti : "(default)",
-                               tpm_last_error(NULL));
+        return attest_fail(r, "cannot open the TPM '%s': %s", tcti ? tcti : "(default)",
+                           tpm_last_error(NULL));
     r = tpm_transfer_key_decrypt(t, &sel, TPM_RSA_RSAES, inner, inner_len, &key);
     if (r == -EKEYREJECTED)
-        return log_error_errno(r, "the transfer key cannot open MAA's reply: it was sealed to "
-                                  "another key, or PCR 0-7 changed since the evidence was taken");
+        return attest_fail(r, "the transfer key cannot open MAA's reply: it was sealed to "
+                              "another key, or PCR 0-7 changed since the evidence was taken");
     if (r < 0)
-        return log_error_errno(r, "TPM2_RSA_Decrypt with the transfer key failed: %s",
-                               tpm_last_error(t));
+        return attest_fail(r, "TPM2_RSA_Decrypt with the transfer key failed: %s",
+                           tpm_last_error(t));
     if (key->len != INNER_KEY_SIZE)
-        return log_error_errno(-EBADMSG, "MAA's inner key is %zu bytes, not an AES-256 key",
-                               key->len);
+        return attest_fail(-EBADMSG, "MAA's inner key is %zu bytes, not an AES-256 key", key->len);
     r = gcm_open(key, iv, iv_len, jwt_ct, ct_len, tag, ret);
     if (r < 0)
-        return log_error_errno(r, "MAA's sealed token does not decrypt (AES-256-GCM tag "
-                                  "mismatch): the reply was altered or is not for this key");
+        return attest_fail(r, "MAA's sealed token does not decrypt (AES-256-GCM tag "
+                              "mismatch): the reply was altered or is not for this key");
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "attest/attest.h"
+#include "attest/attest-internal.h"
 #include "common/codec.h"
 #include "common/crypto.h"
 #include "common/fileio.h"
@@ -22,6 +24,21 @@
 #include "common/log.h"
 
 #define COLLECT_ATTEMPTS 3 /* a PCR extend racing the quote is rare; three tries suffice */
+
+static _Thread_local char last_error[512];
+
+const char *attest_last_error(void) {
+    return last_error;
+}
+
+int attest_fail(int r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+    log_debug("%s", last_error);
+    return r;
+}
 
 const char *attest_tee_claim(AttestTee tee) {
     switch (tee) {
@@ -57,30 +74,29 @@ static int collect_tpm(TpmContext *t, const void *nonce, size_t nonce_len, Attes
     const TpmPcrSelection sel = {.hash = TPM_HASH_SHA256, .mask = ATTEST_PCR_MASK};
     int r = tpm_read_public(t, TPM_HANDLE_AK, &e->ak_pub, &e->ak_pub_len);
     if (r < 0)
-        return log_error_errno(r, "cannot read the AK 0x%08x: %s (is this an Azure vTPM?)",
-                               TPM_HANDLE_AK, tpm_last_error(t));
+        return attest_fail(r, "cannot read the AK 0x%08x: %s (is this an Azure vTPM?)",
+                           TPM_HANDLE_AK, tpm_last_error(t));
     r = tpm_nv_read(t, TPM_NV_AK_CERT, &e->ak_cert, &e->ak_cert_len);
     if (r < 0)
-        return log_error_errno(r, "cannot read the AK certificate from NV 0x%08x: %s",
-                               TPM_NV_AK_CERT, r == -ENOENT ? "not defined" : tpm_last_error(t));
+        return attest_fail(r, "cannot read the AK certificate from NV 0x%08x: %s", TPM_NV_AK_CERT,
+                           r == -ENOENT ? "not defined" : tpm_last_error(t));
     for (unsigned attempt = 1;; attempt++) {
         r = tpm_pcr_read(t, &sel, &e->pcrs);
         if (r < 0)
-            return log_error_errno(r, "cannot read PCR 0-7: %s", tpm_last_error(t));
+            return attest_fail(r, "cannot read PCR 0-7: %s", tpm_last_error(t));
         tpm_quote_done(&e->quote);
         r = tpm_quote(t, TPM_HANDLE_AK, &sel, 1, nonce, nonce_len, &e->quote);
         if (r < 0)
-            return log_error_errno(r, "TPM2_Quote with the AK failed: %s", tpm_last_error(t));
+            return attest_fail(r, "TPM2_Quote with the AK failed: %s", tpm_last_error(t));
         if (quote_covers(&e->quote, &sel, &e->pcrs))
             break;
         if (attempt == COLLECT_ATTEMPTS)
-            return log_error_errno(-EAGAIN, "PCR 0-7 kept changing while they were quoted");
+            return attest_fail(-EAGAIN, "PCR 0-7 kept changing while they were quoted");
         log_debug("PCRs changed between read and quote, again");
     }
     r = tpm_transfer_key_certify(t, &sel, TPM_HANDLE_AK, &e->transfer);
     if (r < 0)
-        return log_error_errno(r, "cannot create and certify the transfer key: %s",
-                               tpm_last_error(t));
+        return attest_fail(r, "cannot create and certify the transfer key: %s", tpm_last_error(t));
     return 0;
 }
 
@@ -91,12 +107,12 @@ int attest_tpm_collect(const char *tcti, const void *nonce, size_t nonce_len,
     const char *log_path = event_log_path ? event_log_path : ATTEST_EVENT_LOG_DEFAULT;
 
     if (nonce_len > ATTEST_NONCE_MAX)
-        return log_error_errno(-EINVAL, "the nonce is %zu bytes; at most %d fit a quote", nonce_len,
-                               ATTEST_NONCE_MAX);
+        return attest_fail(-EINVAL, "the nonce is %zu bytes; at most %d fit a quote", nonce_len,
+                           ATTEST_NONCE_MAX);
     int r = tpm_open(tcti, &t);
     if (r < 0)
-        return log_error_errno(r, "cannot open the TPM '%s': %s", tcti ? tcti : "(default)",
-                               tpm_last_error(NULL));
+        return attest_fail(r, "cannot open the TPM '%s': %s", tcti ? tcti : "(default)",
+                           tpm_last_error(NULL));
     r = collect_tpm(t, nonce, nonce_len, &e);
     if (r < 0) {
         attest_tpm_evidence_done(&e);
@@ -104,10 +120,10 @@ int attest_tpm_collect(const char *tcti, const void *nonce, size_t nonce_len,
     }
     r = read_file(log_path, FILE_MAX_EVIDENCE, &e.event_log, &e.event_log_len);
     if (r == -ENOENT)
-        log_info("no TCG event log at '%s': sending none", log_path);
+        log_debug("no TCG event log at '%s': sending none", log_path);
     else if (r < 0) {
         attest_tpm_evidence_done(&e);
-        return log_error_errno(r, "cannot read the TCG event log '%s': %s", log_path, strerror(-r));
+        return attest_fail(r, "cannot read the TCG event log '%s': %s", log_path, strerror(-r));
     }
     *ret = e;
     return 0;
@@ -136,7 +152,7 @@ int attest_os_info(const char *path, AttestOsInfo *ret) {
 
     int r = read_file(p, FILE_MAX_CONFIG, &text, &len);
     if (r < 0) {
-        log_warning_errno(r, "cannot read '%s' (%s): sending OS \"Linux\" 0.0", p, strerror(-r));
+        log_debug("cannot read '%s' (%s): sending OS \"Linux\" 0.0", p, strerror(-r));
         *ret = os;
         return 0;
     }
@@ -232,10 +248,10 @@ int attest_evidence_json(const AttestTpmEvidence *e, const AttestPlatform *p, co
 static int write_piece(const char *dir, const char *name, const void *data, size_t len) {
     _cleanup_free_ char *path = NULL;
     if (asprintf(&path, "%s/%s", dir, name) < 0)
-        return log_error_errno(-ENOMEM, "out of memory");
+        return attest_fail(-ENOMEM, "out of memory");
     int r = write_file_atomic(path, data ? data : "", data ? len : 0, 0644);
     if (r < 0)
-        return log_error_errno(r, "cannot write '%s': %s", path, strerror(-r));
+        return attest_fail(r, "cannot write '%s': %s", path, strerror(-r));
     return 0;
 }
 
@@ -264,13 +280,13 @@ int attest_evidence_write(const char *dir, const AttestTpmEvidence *e, const Att
     size_t ak_pem_len = 0;
     int r = mkdir_p(dir, 0700);
     if (r < 0)
-        return log_error_errno(r, "cannot create '%s': %s", dir, strerror(-r));
+        return attest_fail(r, "cannot create '%s': %s", dir, strerror(-r));
     if (pcrs_json(&e->pcrs, &pcrs) < 0 || !(pcrs_text = cJSON_Print(pcrs)) ||
         !(ev_text = cJSON_Print(evidence_json)))
-        return log_error_errno(-ENOMEM, "out of memory");
+        return attest_fail(-ENOMEM, "out of memory");
     r = pubkey_pem(e->ak_pub, e->ak_pub_len, &ak_pem, &ak_pem_len);
     if (r < 0)
-        return log_error_errno(r, "the AK public key does not convert to PEM");
+        return attest_fail(r, "the AK public key does not convert to PEM");
     struct {
         const char *name;
         const void *data;
