@@ -38,6 +38,7 @@ void attest_usage(FILE *f) {
 }
 
 typedef struct AttestRun {
+    const char *proto; /* azureguest, sevsnpvm, tdxvm */
     const char *url;
     const char *nonce_hex;
     AttestClientPayload payload;
@@ -51,12 +52,10 @@ static int check_config(const AgentConfig *cfg, AttestRun *run) {
         return log_error_errno(-EINVAL, "no MAA endpoint: set [attestation] url in the "
                                         "configuration (e.g. https://sharedeus2.eus2.attest."
                                         "azure.net)");
-    if (!streq(proto, "azureguest"))
+    if (!streq(proto, "azureguest") && !streq(proto, "sevsnpvm") && !streq(proto, "tdxvm"))
         return log_error_errno(-EINVAL,
-                               "[attestation] protocol '%s': this build speaks "
-                               "azureguest only (the SevSnpVm/TdxVm platform protocols "
-                               "are not implemented; Key Vault release needs an "
-                               "AzureGuest token anyway)",
+                               "[attestation] protocol wants azureguest, sevsnpvm or tdxvm, "
+                               "not '%s'",
                                proto);
     if (tee && !streq(tee, "auto") && !streq(tee, "sevsnpvm") && !streq(tee, "tdxvm"))
         return log_error_errno(-EINVAL,
@@ -64,6 +63,7 @@ static int check_config(const AgentConfig *cfg, AttestRun *run) {
                                "not '%s'",
                                tee);
     run->url = cfg->attest_url;
+    run->proto = proto;
     for (char **kv = cfg->attest_client_payload; kv && *kv; kv++) {
         char *eq = strchr(*kv, '=');
         if (!eq || eq == *kv || run->payload.n + 1 >= ATTEST_CLIENT_PAYLOAD_MAX)
@@ -81,25 +81,21 @@ static int check_config(const AgentConfig *cfg, AttestRun *run) {
     return 0;
 }
 
-/* Builds the request, sends it; *ret_sealed is MAA's sealed token. */
-static int request(AgentContext *ctx, const AttestRun *run, const AttestTpmEvidence *e,
-                   const AttestPlatform *p, char **ret_sealed) {
-    AttestOsInfo os;
-    _cleanup_json_ cJSON *info = NULL;
-    _cleanup_free_ char *body = NULL;
+/* Sends body to the protocol's route; maps MAA's answers to exit codes. */
+static int send_request(AgentContext *ctx, const AttestRun *run, AttestTee tee, const char *body,
+                        char **ret_token) {
     _cleanup_(attest_failure_done) AttestFailure f = {0};
     HttpConfig http;
-    const char *api =
-        ctx->cfg.attest_api_version ? ctx->cfg.attest_api_version : ATTEST_API_VERSION_DEFAULT;
-
-    attest_os_info(ctx->cfg.attest_os_release, &os);
-    int r = attest_azureguest_info(e, p, &os, &run->payload, &info);
-    if (r < 0 || attest_azureguest_body(info, &body) < 0)
-        return log_error("cannot build the AttestationInfo: %s",
-                         *attest_last_error() ? attest_last_error() : "out of memory"),
-               CVM_EXIT_PLATFORM;
+    int r;
     agent_http_config(&ctx->cfg, &http);
-    r = attest_azureguest_send(&http, run->url, api, body, ret_sealed, &f);
+    if (streq(run->proto, "azureguest"))
+        r = attest_azureguest_send(&http, run->url,
+                                   ctx->cfg.attest_api_version ? ctx->cfg.attest_api_version
+                                                               : ATTEST_API_VERSION_DEFAULT,
+                                   body, ret_token, &f);
+    else
+        r = attest_platform_send(&http, run->url, tee, ctx->cfg.attest_api_version, body, ret_token,
+                                 &f);
     if (r == 0)
         return CVM_EXIT_OK;
     if (r == -EBADMSG || r == -EACCES) {
@@ -108,11 +104,14 @@ static int request(AgentContext *ctx, const AttestRun *run, const AttestTpmEvide
         return CVM_EXIT_REJECTED;
     }
     if (r == -ENOENT || r == -EINVAL) {
-        log_error("'%s' is not an MAA AzureGuest endpoint (%s): check [attestation] url", run->url,
-                  r == -ENOENT ? "HTTP 404" : "URL not allowed");
+        log_error("'%s' is not an MAA endpoint for %s (%s): check [attestation] url", run->url,
+                  run->proto, r == -ENOENT ? "HTTP 404" : "URL not allowed");
         return CVM_EXIT_USAGE;
     }
-    if (f.status)
+    if (r == -EPROTO)
+        log_error("MAA's answer from '%s' is unusable: %s; try again later", run->url,
+                  f.message ? f.message : "malformed");
+    else if (f.status)
         log_error("MAA at '%s' is unavailable: HTTP %ld %s after retries; try again later",
                   run->url, f.status, f.message ? f.message : "");
     else
@@ -121,21 +120,70 @@ static int request(AgentContext *ctx, const AttestRun *run, const AttestTpmEvide
     return cvm_exit_from_errno(r) == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT : CVM_EXIT_PLATFORM;
 }
 
+/* AzureGuest: the AttestationInfo request; *ret_jwt = the opened token. */
+static int azureguest(AgentContext *ctx, const AttestRun *run, const AttestTpmEvidence *e,
+                      const AttestPlatform *p, SecretBuf **ret_jwt) {
+    AttestOsInfo os;
+    _cleanup_json_ cJSON *info = NULL;
+    _cleanup_free_ char *body = NULL, *sealed = NULL;
+
+    attest_os_info(ctx->cfg.attest_os_release, &os);
+    int r = attest_azureguest_info(e, p, &os, &run->payload, &info);
+    if (r < 0 || attest_azureguest_body(info, &body) < 0)
+        return log_error("cannot build the AttestationInfo: %s",
+                         *attest_last_error() ? attest_last_error() : "out of memory"),
+               CVM_EXIT_PLATFORM;
+    if ((r = send_request(ctx, run, p->tee, body, &sealed)) != CVM_EXIT_OK)
+        return r;
+    r = attest_azureguest_open(ctx->cfg.tcti, sealed, ret_jwt);
+    if (r < 0)
+        log_error("%s", attest_last_error());
+    if (r < 0)
+        return r == -EKEYREJECTED || r == -EBADMSG ? CVM_EXIT_REJECTED : CVM_EXIT_PLATFORM;
+    return CVM_EXIT_OK;
+}
+
+/* SevSnpVm / TdxVm: the hardware report alone; the token comes back plain. */
+static int platform(AgentContext *ctx, const AttestRun *run, const AttestPlatform *p,
+                    SecretBuf **ret_jwt) {
+    _cleanup_free_ char *body = NULL, *token = NULL;
+    const char *have = attest_tee_claim(p->tee);
+    if (!have || !streq(have, run->proto))
+        return log_error("[attestation] protocol %s does not fit this VM, whose HCL report holds "
+                         "a %s report",
+                         run->proto, have ? have : "non-TEE"),
+               CVM_EXIT_USAGE;
+    if (attest_platform_body(p, run->nonce_hex, &body) < 0)
+        return log_error("cannot build the %s request: %s", run->proto,
+                         *attest_last_error() ? attest_last_error() : "out of memory"),
+               CVM_EXIT_PLATFORM;
+    int r = send_request(ctx, run, p->tee, body, &token);
+    if (r != CVM_EXIT_OK)
+        return r;
+    if (!(*ret_jwt = secret_dup(token, strlen(token) + 1)))
+        return CVM_EXIT_PLATFORM;
+    secret_truncate(*ret_jwt, strlen(token));
+    return CVM_EXIT_OK;
+}
+
 static int check_token(AgentContext *ctx, const AttestRun *run, const AttestTpmEvidence *e,
                        const AttestPlatform *p, const SecretBuf *jwt, TokenResult *res) {
     _cleanup_pkey_ EVP_PKEY *tk = NULL;
     HttpConfig http;
+    bool guest = streq(run->proto, "azureguest");
     const char *tee = ctx->cfg.attest_expect_tee;
     if (!tee || streq(tee, "auto"))
         tee = attest_tee_claim(p->tee);
-    if (tpm_public_to_pkey(e->transfer.pub, e->transfer.pub_len, &tk) < 0)
+    if (guest && tpm_public_to_pkey(e->transfer.pub, e->transfer.pub_len, &tk) < 0)
         return log_error_errno(-EBADMSG, "the transfer key public part does not parse"),
                CVM_EXIT_PLATFORM;
     agent_http_config(&ctx->cfg, &http);
+    /* platform tokens: the TEE is the top-level type, the nonce is echoed
+     * verbatim, and there is no transfer key */
     TokenExpect expect = {.issuer = run->url,
                           .nonce = run->nonce_hex,
                           .transfer_key = tk,
-                          .attestation_type = "azurevm",
+                          .attestation_type = guest ? "azurevm" : run->proto,
                           .tee = tee,
                           .require_compliant = true,
                           .leeway_s = ctx->cfg.attest_leeway_ms / 1000,
@@ -157,7 +205,10 @@ static int print_result(const TokenResult *res, const SecretBuf *jwt, const Atte
     _cleanup_json_ cJSON *out = cJSON_CreateObject();
     const cJSON *c = res->claims, *tee = json_get_object(c, "x-ms-isolation-tee");
     int64_t exp = 0;
+    if (!tee) /* platform tokens carry the TEE claims at the top level */
+        tee = c;
     if (!out || json_add_bool(out, "verified", true) < 0 ||
+        json_add_string(out, "protocol", run->proto) < 0 ||
         json_add_string(out, "issuer", json_get_string(c, "iss")) < 0 ||
         json_add_string(out, "nonce", run->nonce_hex) < 0 ||
         json_add_string(out, "attestation_type", json_get_string(c, "x-ms-attestation-type")) < 0 ||
@@ -178,23 +229,21 @@ static int print_result(const TokenResult *res, const SecretBuf *jwt, const Atte
 static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, bool json) {
     _cleanup_(agent_platform_done) AgentPlatform ap = {0};
     _cleanup_(attest_tpm_evidence_done) AttestTpmEvidence e = {0};
-    _cleanup_free_ char *sealed = NULL;
     _cleanup_secret_ SecretBuf *jwt = NULL;
     _cleanup_(attest_token_result_done) TokenResult res = {0};
     int r = agent_platform_collect(ctx, &ap);
     if (r < 0)
         return r == -EBADMSG || r == -ENOENT ? CVM_EXIT_PLATFORM : cvm_exit_from_errno(r);
-    /* qualifyingData empty, as Microsoft's client quotes: freshness is the
-     * ClientPayload nonce echoed in the token and the reply sealed to the key */
-    if (attest_tpm_collect(ctx->cfg.tcti, NULL, 0, ctx->cfg.attest_event_log, &e) < 0)
-        return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;
-    if ((r = request(ctx, run, &e, &ap.p, &sealed)) != CVM_EXIT_OK)
+    if (streq(run->proto, "azureguest")) {
+        /* qualifyingData empty, as Microsoft's client quotes: freshness is the
+         * ClientPayload nonce echoed in the token and the reply sealed to the key */
+        if (attest_tpm_collect(ctx->cfg.tcti, NULL, 0, ctx->cfg.attest_event_log, &e) < 0)
+            return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;
+        r = azureguest(ctx, run, &e, &ap.p, &jwt);
+    } else
+        r = platform(ctx, run, &ap.p, &jwt);
+    if (r != CVM_EXIT_OK)
         return r;
-    r = attest_azureguest_open(ctx->cfg.tcti, sealed, &jwt);
-    if (r < 0)
-        log_error("%s", attest_last_error());
-    if (r < 0)
-        return r == -EKEYREJECTED || r == -EBADMSG ? CVM_EXIT_REJECTED : CVM_EXIT_PLATFORM;
     if ((r = check_token(ctx, run, &e, &ap.p, jwt, &res)) != CVM_EXIT_OK)
         return r;
     if (token_out && (r = write_file_atomic(token_out, jwt->data, jwt->len, 0600)) < 0)

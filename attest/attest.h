@@ -131,6 +131,20 @@ int attest_azureguest_send(const HttpConfig *http, const char *base_url, const c
  */
 int attest_azureguest_open(const char *tcti, const char *sealed, SecretBuf **ret);
 
+/*
+ * The platform protocols (§2.2): POST /attest/SevSnpVm or /attest/TdxVm with
+ * the hardware report (SNP: base64url JSON {SnpReport, VcekCertChain}; TDX:
+ * the TD quote, base64url), the HCL runtime data (dataType JSON) and the
+ * nonce, which MAA echoes verbatim in the "nonce" claim. The answer is a
+ * plain JWT (no sealing, no transfer key: such a token cannot release a Key
+ * Vault key). *ret = the JWT. Errors as attest_azureguest_send.
+ */
+#define ATTEST_API_VERSION_SEVSNPVM "2022-08-01"         /* CAT's (§2.2) */
+#define ATTEST_API_VERSION_TDXVM    "2023-04-01-preview" /* CAT's (§2.2) */
+int attest_platform_body(const AttestPlatform *p, const char *nonce, char **ret);
+int attest_platform_send(const HttpConfig *http, const char *base_url, AttestTee tee,
+                         const char *api_version, const char *body, char **ret, AttestFailure *f);
+
 /* The evidence bundle as JSON (evidence.json; base64 of every piece). */
 int attest_evidence_json(const AttestTpmEvidence *e, const AttestPlatform *p, const char *nonce_hex,
                          cJSON **ret);

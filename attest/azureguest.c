@@ -182,8 +182,8 @@ int attest_azureguest_body(const cJSON *info, char **ret) {
     return *ret ? 0 : -ENOMEM;
 }
 
-int attest_azureguest_send(const HttpConfig *http, const char *base_url, const char *api_version,
-                           const char *body, char **ret, AttestFailure *f) {
+int attest_post(const HttpConfig *http, const char *base_url, const char *route,
+                const char *api_version, const char *body, char **ret, AttestFailure *f) {
     /* the client's headers exactly (request_headers.txt): no User-Agent, no
      * Expect: 100-continue, which curl would add for a large body */
     static const char *const headers[] = {"Accept: */*", "Content-Type: application/json",
@@ -192,7 +192,7 @@ int attest_azureguest_send(const HttpConfig *http, const char *base_url, const c
     size_t blen = strlen(base_url);
     while (blen > 0 && base_url[blen - 1] == '/')
         blen--;
-    if (asprintf(&url, "%.*s/attest/AzureGuest?api-version=%s", (int)blen, base_url, api_version) <
+    if (asprintf(&url, "%.*s/attest/%s?api-version=%s", (int)blen, base_url, route, api_version) <
         0)
         return -ENOMEM;
     HttpRequest req = {
@@ -213,12 +213,18 @@ int attest_azureguest_send(const HttpConfig *http, const char *base_url, const c
     const char *token;
     if (json_parse(resp.body, resp.body_len, &j) < 0 || !(token = json_get_string(j, "token"))) {
         http_response_done(&resp);
-        *f = (AttestFailure){.status = 200, .message = strdup("the answer has no \"token\"")};
+        f->status = 200;
+        f->message = strdup("the answer is not JSON with a \"token\"");
         return -EPROTO;
     }
     *ret = strdup(token);
     http_response_done(&resp);
     return *ret ? 0 : -ENOMEM;
+}
+
+int attest_azureguest_send(const HttpConfig *http, const char *base_url, const char *api_version,
+                           const char *body, char **ret, AttestFailure *f) {
+    return attest_post(http, base_url, "AzureGuest", api_version, body, ret, f);
 }
 
 /* MAA writes standard base64 in the envelope; accept base64url too, as MAA

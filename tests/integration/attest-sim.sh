@@ -90,6 +90,16 @@ assert out["tee"] == claims["x-ms-isolation-tee"]["x-ms-attestation-type"]
 PY
      expect_rc 0 agent -q attest
      pass_msg "$tee: attest (no options) gets, opens and verifies an MAA token; --token-out 0600, nonce echoed"
+     own=$([ "$tee" = snp ] && echo sevsnpvm || echo tdxvm)
+     other=$([ "$tee" = snp ] && echo tdxvm || echo sevsnpvm)
+     n3=$(openssl rand -hex 8)
+     agent -q -o "attestation.protocol=$own" attest --nonce "$n3" --json >"$TEST_DIR/plat.json" ||
+         fail "$tee: attest with the $own platform protocol failed"
+     "$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["claims"]
+assert d["verified"] and c["x-ms-attestation-type"] == sys.argv[2] and c["nonce"] == sys.argv[3], c' \
+         "$TEST_DIR/plat.json" "$own" "$n3" || fail "$tee: platform token claims wrong"
+     expect_rc 2 agent -q -o "attestation.protocol=$other" attest
+     pass_msg "$tee: protocol $own: a verified platform token echoing the nonce; $other refused (exit 2)"
      expect_rc 2 agent -q -o attestation.protocol=bogus attest
      expect_rc 2 agent -q -o attestation.expect-tee=sgx attest
      expect_rc 1 agent -q -o attestation.expect-tee="$([ "$tee" = snp ] && echo tdxvm || echo sevsnpvm)" attest
