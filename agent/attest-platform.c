@@ -56,7 +56,7 @@ static int chain_pem(X509 *signer, STACK_OF(X509) * chain, char **ret) {
 
 /* Azure's VcekCertChain: the VCEK then ASK and ARK, as THIM serves them;
  * THIM is asked even when [snp] thim is off, since this is an Azure CVM. */
-static int snp_chain(AgentContext *ctx, const HclReport *h, char **ret) {
+static int snp_chain(AgentContext *ctx, const AttestPlatform *h, char **ret) {
     SnpReport rep;
     const char *err = NULL;
     SnpFetchConfig fc;
@@ -84,7 +84,7 @@ static int snp_chain(AgentContext *ctx, const HclReport *h, char **ret) {
     return chain_pem(signer, chain, ret);
 }
 
-static int tdx_quote(AgentContext *ctx, const HclReport *h, uint8_t **ret, size_t *ret_len) {
+static int tdx_quote(AgentContext *ctx, const AttestPlatform *h, uint8_t **ret, size_t *ret_len) {
     HttpConfig http;
     _cleanup_free_ char *err = NULL;
     const char *url = agent_imds_url(&ctx->cfg, ctx->cfg.tdx_imds_url);
@@ -98,7 +98,7 @@ static int tdx_quote(AgentContext *ctx, const HclReport *h, uint8_t **ret, size_
     return 0;
 }
 
-int agent_platform_collect(AgentContext *ctx, AgentPlatform *ret) {
+int agent_platform_read(AgentContext *ctx, AgentPlatform *ret) {
     AgentPlatform ap = {0};
     HclReport h;
     const char *err = NULL;
@@ -116,21 +116,40 @@ int agent_platform_collect(AgentContext *ctx, AgentPlatform *ret) {
                             .hw_report_len = h.hw_report_len,
                             .runtime_data = h.var_data,
                             .runtime_data_len = h.var_data_len};
-    if (h.report_type == HCL_REPORT_SNP) {
+    if (h.report_type == HCL_REPORT_SNP)
         ap.p.tee = ATTEST_TEE_SNP;
-        r = snp_chain(ctx, &h, &ap.vcek_chain_pem);
-        ap.p.vcek_chain_pem = ap.vcek_chain_pem;
-    } else if (h.report_type == HCL_REPORT_TDX) {
+    else if (h.report_type == HCL_REPORT_TDX) {
         ap.p.tee = ATTEST_TEE_TDX;
         ap.p.hw_report_len = TDX_TDREPORT_SIZE; /* the 1184-byte slot is zero-padded */
-        r = tdx_quote(ctx, &h, &ap.td_quote, &ap.td_quote_len);
-        ap.p.td_quote = ap.td_quote;
-        ap.p.td_quote_len = ap.td_quote_len;
-    } else
-        r = log_error_errno(-ENODEV,
-                            "the HCL report holds a '%s' report: neither SEV-SNP nor "
-                            "TDX",
-                            hcl_report_type_name(h.report_type));
+    } else {
+        agent_platform_done(&ap);
+        return log_error_errno(-ENODEV,
+                               "the HCL report holds a '%s' report: neither SEV-SNP nor TDX",
+                               hcl_report_type_name(h.report_type));
+    }
+    *ret = ap;
+    return 0;
+}
+
+int agent_platform_signer(AgentContext *ctx, AgentPlatform *ap) {
+    int r;
+    if (ap->p.tee == ATTEST_TEE_SNP) {
+        r = snp_chain(ctx, &ap->p, &ap->vcek_chain_pem);
+        ap->p.vcek_chain_pem = ap->vcek_chain_pem;
+    } else {
+        r = tdx_quote(ctx, &ap->p, &ap->td_quote, &ap->td_quote_len);
+        ap->p.td_quote = ap->td_quote;
+        ap->p.td_quote_len = ap->td_quote_len;
+    }
+    return r;
+}
+
+int agent_platform_collect(AgentContext *ctx, AgentPlatform *ret) {
+    AgentPlatform ap = {0};
+    int r = agent_platform_read(ctx, &ap);
+    if (r < 0)
+        return r;
+    r = agent_platform_signer(ctx, &ap);
     if (r < 0) {
         agent_platform_done(&ap);
         return r;

@@ -40,7 +40,9 @@ void attest_usage(FILE *f) {
 typedef struct AttestRun {
     const char *proto; /* azureguest, sevsnpvm, tdxvm */
     const char *url;
-    const char *nonce_hex;
+    const char *nonce_hex; /* the nonce string sent (or, cached: the one sent then) */
+    bool nonce_given;      /* --nonce: the caller wants a fresh token */
+    bool cached;           /* the token came from [attestation] token-cache */
     AttestClientPayload payload;
 } AttestRun;
 
@@ -166,15 +168,16 @@ static int platform(AgentContext *ctx, const AttestRun *run, const AttestPlatfor
     return CVM_EXIT_OK;
 }
 
-static int check_token(AgentContext *ctx, const AttestRun *run, const AttestTpmEvidence *e,
-                       const AttestPlatform *p, const SecretBuf *jwt, TokenResult *res) {
+static int check_token(AgentContext *ctx, const AttestRun *run, const uint8_t *transfer_pub,
+                       size_t transfer_pub_len, const AttestPlatform *p, const SecretBuf *jwt,
+                       TokenResult *res) {
     _cleanup_pkey_ EVP_PKEY *tk = NULL;
     HttpConfig http;
     bool guest = streq(run->proto, "azureguest");
     const char *tee = ctx->cfg.attest_expect_tee;
     if (!tee || streq(tee, "auto"))
         tee = attest_tee_claim(p->tee);
-    if (guest && tpm_public_to_pkey(e->transfer.pub, e->transfer.pub_len, &tk) < 0)
+    if (guest && tpm_public_to_pkey(transfer_pub, transfer_pub_len, &tk) < 0)
         return log_error_errno(-EBADMSG, "the transfer key public part does not parse"),
                CVM_EXIT_PLATFORM;
     agent_http_config(&ctx->cfg, &http);
@@ -188,13 +191,14 @@ static int check_token(AgentContext *ctx, const AttestRun *run, const AttestTpmE
                           .require_compliant = true,
                           .leeway_s = ctx->cfg.attest_leeway_ms / 1000,
                           .now = -1,
-                          .fresh = true};
+                          .fresh = !run->cached};
     TokenKeys keys = {.state_dir = ctx->cfg.state_dir, .http = &http};
     int r = attest_token_verify((const char *)jwt->data, jwt->len, &expect, &keys, res);
     if (r == 0)
         return CVM_EXIT_OK;
-    log_error("the MAA token is not acceptable: %s (claim: %s)", res->reason,
-              res->failed_claim ? res->failed_claim : "?");
+    log_full(run->cached ? LOG_INFO : LOG_ERR, "the %sMAA token is not acceptable: %s (claim: %s)",
+             run->cached ? "cached " : "", res->reason,
+             res->failed_claim ? res->failed_claim : "?");
     if (r == -EKEYREJECTED || r == -EBADMSG)
         return CVM_EXIT_REJECTED;
     return r == -EINVAL ? CVM_EXIT_USAGE : cvm_exit_from_errno(r);
@@ -209,6 +213,7 @@ static int print_result(const TokenResult *res, const SecretBuf *jwt, const Atte
         tee = c;
     if (!out || json_add_bool(out, "verified", true) < 0 ||
         json_add_string(out, "protocol", run->proto) < 0 ||
+        json_add_bool(out, "cached", run->cached) < 0 ||
         json_add_string(out, "issuer", json_get_string(c, "iss")) < 0 ||
         json_add_string(out, "nonce", run->nonce_hex) < 0 ||
         json_add_string(out, "attestation_type", json_get_string(c, "x-ms-attestation-type")) < 0 ||
@@ -226,14 +231,53 @@ static int print_result(const TokenResult *res, const SecretBuf *jwt, const Atte
     return CVM_EXIT_OK;
 }
 
+/* A verified cached token for this platform state: printed, CVM_EXIT_OK.
+ * Otherwise (nothing usable) -1, and *state is the current state. */
+static int from_cache(AgentContext *ctx, AttestRun *run, const AttestPlatform *p,
+                      const char *token_out, bool json, uint8_t state[32]) {
+    _cleanup_free_ uint8_t *tpub = NULL;
+    _cleanup_free_ char *token = NULL, *nonce = NULL;
+    _cleanup_(attest_token_result_done) TokenResult res = {0};
+    _cleanup_secret_ SecretBuf *jwt = NULL;
+    const char *path = ctx->cfg.attest_token_cache;
+    size_t tpub_len = 0;
+    if (attest_state_digest(ctx->cfg.tcti, p->hcl_report, p->hcl_report_len, state, &tpub,
+                            &tpub_len) < 0)
+        return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;
+    if (run->nonce_given)
+        return -1; /* a caller-chosen nonce asks for a fresh token */
+    if (attest_cache_load(path, run->proto, run->url, state, ATTEST_CACHE_MARGIN_S, &token,
+                          &nonce) < 0)
+        return log_info("not using the token cache: %s", attest_last_error()), -1;
+    if (!(jwt = secret_dup(token, strlen(token) + 1)))
+        return CVM_EXIT_PLATFORM;
+    secret_truncate(jwt, strlen(token));
+    AttestRun cached = *run;
+    cached.cached = true;
+    cached.nonce_hex = nonce;
+    if (check_token(ctx, &cached, tpub, tpub_len, p, jwt, &res) != CVM_EXIT_OK)
+        return -1;
+    if (token_out && write_file_atomic(token_out, jwt->data, jwt->len, 0600) < 0)
+        return log_error("cannot write the token to '%s'", token_out), CVM_EXIT_PLATFORM;
+    log_info("reusing the cached token from '%s'", path);
+    return print_result(&res, jwt, &cached, json);
+}
+
 static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, bool json) {
     _cleanup_(agent_platform_done) AgentPlatform ap = {0};
     _cleanup_(attest_tpm_evidence_done) AttestTpmEvidence e = {0};
     _cleanup_secret_ SecretBuf *jwt = NULL;
     _cleanup_(attest_token_result_done) TokenResult res = {0};
-    int r = agent_platform_collect(ctx, &ap);
+    uint8_t state[32];
+    int r = agent_platform_read(ctx, &ap);
     if (r < 0)
         return r == -EBADMSG || r == -ENOENT ? CVM_EXIT_PLATFORM : cvm_exit_from_errno(r);
+    if (ctx->cfg.attest_token_cache &&
+        (r = from_cache(ctx, run, &ap.p, token_out, json, state)) >= 0)
+        return r;
+    if ((r = agent_platform_signer(ctx, &ap)) < 0)
+        return cvm_exit_from_errno(r) == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT
+                                                            : CVM_EXIT_PLATFORM;
     if (streq(run->proto, "azureguest")) {
         /* qualifyingData empty, as Microsoft's client quotes: freshness is the
          * ClientPayload nonce echoed in the token and the reply sealed to the key */
@@ -244,11 +288,18 @@ static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, 
         r = platform(ctx, run, &ap.p, &jwt);
     if (r != CVM_EXIT_OK)
         return r;
-    if ((r = check_token(ctx, run, &e, &ap.p, jwt, &res)) != CVM_EXIT_OK)
+    if ((r = check_token(ctx, run, e.transfer.pub, e.transfer.pub_len, &ap.p, jwt, &res)) !=
+        CVM_EXIT_OK)
         return r;
     if (token_out && (r = write_file_atomic(token_out, jwt->data, jwt->len, 0600)) < 0)
         return log_error_errno(r, "cannot write the token to '%s': %s", token_out, strerror(-r)),
                CVM_EXIT_PLATFORM;
+    /* the state was taken before the evidence: if it moved meanwhile, the
+     * next run sees another state and asks MAA again (never the reverse) */
+    if (ctx->cfg.attest_token_cache &&
+        attest_cache_store(ctx->cfg.attest_token_cache, run->proto, run->url, state, run->nonce_hex,
+                           (const char *)jwt->data) < 0)
+        log_warning("%s; the token is not cached", attest_last_error());
     return print_result(&res, jwt, run, json);
 }
 
@@ -289,6 +340,7 @@ int cmd_attest(AgentContext *ctx, int argc, char **argv) {
     if (!nonce_hex)
         return CVM_EXIT_PLATFORM;
     run.nonce_hex = nonce_hex;
+    run.nonce_given = nonce_arg != NULL;
     if (run.payload.n >= ATTEST_CLIENT_PAYLOAD_MAX)
         return CVM_EXIT_USAGE;
     run.payload.keys[run.payload.n] = "nonce";

@@ -145,6 +145,25 @@ int attest_platform_body(const AttestPlatform *p, const char *nonce, char **ret)
 int attest_platform_send(const HttpConfig *http, const char *base_url, AttestTee tee,
                          const char *api_version, const char *body, char **ret, AttestFailure *f);
 
+/*
+ * The token cache (cache.c). The platform state is SHA-256(HCL report ||
+ * PCR 0-7 || transfer key TPM2B_PUBLIC); *ret_transfer_pub (optional) gets
+ * the transfer key's public area. attest_cache_load gives the cached token
+ * and the nonce it was issued for when protocol, url and state are the same
+ * and it is valid for more than margin_s; otherwise -ENOENT (none), -ESTALE
+ * (not reusable), -EPERM (not a private file), -EBADMSG, with
+ * attest_last_error() saying which. The caller still verifies the token.
+ * attest_cache_store writes the file atomically with mode 0600.
+ */
+#define ATTEST_CACHE_MARGIN_S 300 /* reuse until 5 min before exp */
+int attest_state_digest(const char *tcti, const uint8_t *hcl, size_t hcl_len, uint8_t ret[32],
+                        uint8_t **ret_transfer_pub, size_t *ret_transfer_pub_len);
+int attest_cache_load(const char *path, const char *protocol, const char *url,
+                      const uint8_t state[32], uint64_t margin_s, char **ret_token,
+                      char **ret_nonce);
+int attest_cache_store(const char *path, const char *protocol, const char *url,
+                       const uint8_t state[32], const char *nonce, const char *token);
+
 /* The evidence bundle as JSON (evidence.json; base64 of every piece). */
 int attest_evidence_json(const AttestTpmEvidence *e, const AttestPlatform *p, const char *nonce_hex,
                          cJSON **ret);

@@ -104,6 +104,27 @@ assert d["verified"] and c["x-ms-attestation-type"] == sys.argv[2] and c["nonce"
      expect_rc 2 agent -q -o attestation.expect-tee=sgx attest
      expect_rc 1 agent -q -o attestation.expect-tee="$([ "$tee" = snp ] && echo tdxvm || echo sevsnpvm)" attest
      pass_msg "$tee: bad protocol/expect-tee exit 2; the other TEE expected exit 1"
+     # the token cache: reused while the platform state is the same, never
+     # for --nonce, never from a file others could write, not after a PCR change
+     cache="$TEST_DIR/token-cache-$tee.json"
+     jq_cached() { "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["cached"])'; }
+     [ "$(agent -q -o "attestation.token-cache=$cache" attest --json | jq_cached)" = False ] ||
+         fail "$tee: first run used a cache"
+     [ "$(stat -c %a "$cache")" = 600 ] || fail "$tee: token cache is not 0600"
+     [ "$(agent -q -o "attestation.token-cache=$cache" attest --json | jq_cached)" = True ] ||
+         fail "$tee: second run did not reuse the cached token"
+     [ "$(agent -q -o "attestation.token-cache=$cache" attest --nonce 00ff --json | jq_cached)" = False ] ||
+         fail "$tee: --nonce reused a cached token"
+     chmod 0644 "$cache"
+     err=$(agent -v -o "attestation.token-cache=$cache" attest 2>&1 >/dev/null) || fail "$tee: attest with a 0644 cache"
+     grep -q "not a private (0600, ours) file" <<<"$err" || fail "$tee: a 0644 cache was used: $err"
+     tpm2_pcrextend "7:sha256=$(openssl rand -hex 32)" || fail "tpm2_pcrextend"
+     rc=0; err=$(agent -v -o "attestation.token-cache=$cache" attest 2>&1 >/dev/null) || rc=$?
+     grep -q "platform state changed since the cached token" <<<"$err" ||
+         fail "$tee: the cached token was used after PCR7 changed: $err"
+     [ "$rc" = 1 ] || fail "$tee: after PCR7 changed (log no longer replays) MAA should refuse: exit $rc"
+     pass_msg "$tee: token cache: reused (0600) for the same state; not for --nonce, a 0644 file or a changed PCR7"
+
      [ -z "$(tpm2_getcap handles-transient 2>/dev/null)" ] || fail "$tee: transient handles left in the TPM"
     ) || exit 1
     "$SIMCTL" down --dir "$SIM" >/dev/null
