@@ -1,7 +1,7 @@
 #!/bin/bash
 # `cvm-agent attest` under MAA emulator faults (cvm-sim fault), one cvm-sim
 # for all cases: down / slow / 429 / 5xx are retried and end in exit 3 with a
-# message naming MAA; one 429 or 503 is retried to success; a refusal (400)
+# message naming MAA (a garbled answer too); one 429 or 503 is retried to success; a refusal (400)
 # is exit 1 with MAA's code and message; a token with a wrong signature, the
 # wrong nonce, expired, or for another transfer key is exit 1 naming it.
 . "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -52,6 +52,7 @@ case_ "503 with Retry-After" 3 "HTTP 503" server_error status=503 retry_after=0
 case_ "one 429, then success" 0 '^$|anchor' throttle retry_after=0 count=1
 [ "$LAST_REQUESTS" = 2 ] || fail "one 429 then success: $LAST_REQUESTS requests, expected 2"
 case_ "one 503, then success" 0 '^$|anchor' server_error status=503 count=1
+case_ "malformed answer" 3 "MAA's answer from .* is unusable" malformed
 case_ "wrong token signature" 1 "claim: signature" wrong_signature
 case_ "wrong nonce" 1 "claim: nonce" wrong_nonce
 case_ "expired token" 1 "claim: exp" expired_token
