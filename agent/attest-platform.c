@@ -144,20 +144,6 @@ int agent_platform_signer(AgentContext *ctx, AgentPlatform *ap) {
     return r;
 }
 
-int agent_platform_collect(AgentContext *ctx, AgentPlatform *ret) {
-    AgentPlatform ap = {0};
-    int r = agent_platform_read(ctx, &ap);
-    if (r < 0)
-        return r;
-    r = agent_platform_signer(ctx, &ap);
-    if (r < 0) {
-        agent_platform_done(&ap);
-        return r;
-    }
-    *ret = ap;
-    return 0;
-}
-
 /* Parses --nonce, or draws 32 random bytes. */
 int agent_nonce(const char *hex, uint8_t nonce[ATTEST_NONCE_MAX], size_t *ret_len) {
     if (!hex) {

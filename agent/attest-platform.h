@@ -19,11 +19,10 @@ typedef struct AgentPlatform {
     size_t td_quote_len;
 } AgentPlatform;
 
-/* Collects; logs its errors; returns 0 or a negative errno (cvm_exit_from_errno
- * maps it; -ENODEV/-EIO are platform failures). */
-int agent_platform_collect(AgentContext *ctx, AgentPlatform *ret);
-/* The two halves: the HCL report only (vTPM, no network), then the signer's
- * material (THIM/KDS or IMDS) into an AgentPlatform read before. */
+/* The two halves, each logging its errors and returning 0 or a negative
+ * errno: the HCL report only (vTPM, no network: any failure is a platform
+ * failure), then the signer's material (THIM/KDS or IMDS: cvm_exit_from_errno
+ * tells transient from not) into an AgentPlatform read before. */
 int agent_platform_read(AgentContext *ctx, AgentPlatform *ret);
 int agent_platform_signer(AgentContext *ctx, AgentPlatform *ap);
 void agent_platform_done(AgentPlatform *p);

@@ -77,6 +77,10 @@ static int check_config(const AgentConfig *cfg, AttestRun *run) {
         if (streq(*kv, "nonce"))
             return log_error_errno(-EINVAL, "[attestation] client-payload: 'nonce' is set by "
                                             "cvm-agent (use --nonce)");
+        for (size_t i = 0; i < run->payload.n; i++)
+            if (streq(run->payload.keys[i], *kv))
+                return log_error_errno(-EINVAL, "[attestation] client-payload: '%s' given twice",
+                                       *kv);
         run->payload.keys[run->payload.n] = *kv;
         run->payload.values[run->payload.n++] = eq + 1;
     }
@@ -270,8 +274,8 @@ static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, 
     _cleanup_(attest_token_result_done) TokenResult res = {0};
     uint8_t state[32];
     int r = agent_platform_read(ctx, &ap);
-    if (r < 0)
-        return r == -EBADMSG || r == -ENOENT ? CVM_EXIT_PLATFORM : cvm_exit_from_errno(r);
+    if (r < 0) /* the vTPM, whatever the errno (a TCTI socket refusing is not the network) */
+        return CVM_EXIT_PLATFORM;
     if (ctx->cfg.attest_token_cache &&
         (r = from_cache(ctx, run, &ap.p, token_out, json, state)) >= 0)
         return r;

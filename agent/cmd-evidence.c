@@ -82,9 +82,11 @@ int cmd_evidence(AgentContext *ctx, int argc, char **argv) {
         return CVM_EXIT_PLATFORM;
 
     _cleanup_(agent_platform_done) AgentPlatform ap = {0};
-    r = agent_platform_collect(ctx, &ap);
-    if (r < 0)
-        return r == -EBADMSG || r == -ENOENT ? CVM_EXIT_PLATFORM : cvm_exit_from_errno(r);
+    if (agent_platform_read(ctx, &ap) < 0) /* the vTPM, whatever the errno */
+        return CVM_EXIT_PLATFORM;
+    if ((r = agent_platform_signer(ctx, &ap)) < 0) /* THIM/KDS or IMDS */
+        return cvm_exit_from_errno(r) == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT
+                                                            : CVM_EXIT_PLATFORM;
     _cleanup_(attest_tpm_evidence_done) AttestTpmEvidence e = {0};
     if (attest_tpm_collect(ctx->cfg.tcti, nonce, nonce_len, ctx->cfg.attest_event_log, &e) < 0)
         return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;

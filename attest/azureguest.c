@@ -151,9 +151,24 @@ int attest_azureguest_info(const AttestTpmEvidence *e, const AttestPlatform *p,
     if (!ai || json_add_string(ai, "AttestationProtocolVersion", "2.0") < 0 ||
         !(cp = cJSON_AddObjectToObject(ai, "ClientPayload")))
         return -ENOMEM;
-    for (size_t i = 0; payload && i < payload->n; i++)
-        if (add_b64_str(cp, payload->keys[i], payload->values[i]) < 0)
+    /* in key order, as the client's serializer writes members */
+    size_t order[ATTEST_CLIENT_PAYLOAD_MAX], n = payload ? payload->n : 0;
+    if (n > ATTEST_CLIENT_PAYLOAD_MAX)
+        return attest_fail(-EINVAL, "more than %d client-payload members",
+                           ATTEST_CLIENT_PAYLOAD_MAX);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        for (; j > 0 && strcmp(payload->keys[order[j - 1]], payload->keys[i]) > 0; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && streq(payload->keys[order[i - 1]], payload->keys[order[i]]))
+            return attest_fail(-EINVAL, "client-payload member '%s' given twice",
+                               payload->keys[order[i]]);
+        if (add_b64_str(cp, payload->keys[order[i]], payload->values[order[i]]) < 0)
             return -ENOMEM;
+    }
     if ((r = isolation_info(p, ai)) < 0)
         return r;
     /* "NotApplication" is the client's spelling for Linux (Windows: NotApplicable) */

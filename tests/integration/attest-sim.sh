@@ -72,9 +72,11 @@ for tee in snp tdx; do
      "$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["nonce"]) == 64 and d["quote"]["msg"], d.keys()' \
          "$TEST_DIR/ev.json" || fail "$tee: evidence --json without --nonce lacks a random nonce or the quote"
      expect_rc 2 agent -q evidence --nonce zz
+     expect_rc 4 agent -q -T swtpm:host=127.0.0.1,port=1 evidence
+     expect_rc 4 agent -q -T swtpm:host=127.0.0.1,port=1 attest
 
      n2=$(openssl rand -hex 16)
-     agent -q attest --nonce "$n2" --token-out "$TEST_DIR/token-$tee.jwt" --json >"$TEST_DIR/attest.json" ||
+     agent -q -o attestation.client-payload=app=cvm-agent attest --nonce "$n2" --token-out "$TEST_DIR/token-$tee.jwt" --json >"$TEST_DIR/attest.json" ||
          fail "$tee: attest failed"
      [ "$(stat -c %a "$TEST_DIR/token-$tee.jwt")" = 600 ] || fail "$tee: token file is not 0600"
      "$PYTHON" - "$TEST_DIR/attest.json" "$TEST_DIR/token-$tee.jwt" "$n2" "$tee" <<'PY' || fail "$tee: attest output wrong"
@@ -85,11 +87,15 @@ assert out["verified"] is True and out["token"] == tok, out.keys()
 p = tok.split(".")[1]
 claims = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
 assert claims["x-ms-runtime"]["client-payload"]["nonce"] == base64.b64encode(sys.argv[3].encode()).decode()
+assert claims["x-ms-runtime"]["client-payload"]["app"] == base64.b64encode(b"cvm-agent").decode()
 assert claims["x-ms-isolation-tee"]["x-ms-attestation-type"] == {"snp": "sevsnpvm", "tdx": "tdxvm"}[sys.argv[4]]
 assert out["tee"] == claims["x-ms-isolation-tee"]["x-ms-attestation-type"]
 PY
      expect_rc 0 agent -q attest
-     pass_msg "$tee: attest (no options) gets, opens and verifies an MAA token; --token-out 0600, nonce echoed"
+     expect_rc 2 agent -q -o attestation.client-payload=nonce=x attest
+     expect_rc 2 agent -q -o attestation.client-payload=a=1 -o attestation.client-payload=a=2 attest
+     expect_rc 2 agent -q -o attestation.client-payload=novalue attest
+     pass_msg "$tee: attest (no options) gets, opens and verifies an MAA token; --token-out 0600, nonce and client-payload echoed; bad client-payload exit 2"
      own=$([ "$tee" = snp ] && echo sevsnpvm || echo tdxvm)
      other=$([ "$tee" = snp ] && echo tdxvm || echo sevsnpvm)
      n3=$(openssl rand -hex 8)

@@ -215,6 +215,26 @@ static void test_info_snp(void **state) {
     attest_tpm_evidence_done(&f.e);
 }
 
+static void test_client_payload_order(void **state) {
+    (void)state;
+    Fixture f;
+    fixture(&f, ATTEST_TEE_SNP);
+    AttestClientPayload cp = {
+        .keys = {"zeta", "nonce", "alpha"}, .values = {"z", "n", "a"}, .n = 3};
+    _cleanup_json_ cJSON *ai = NULL, *dup = NULL;
+    assert_int_equal(attest_azureguest_info(&f.e, &f.p, &f.os, &cp, &ai), 0);
+    const cJSON *m = json_get_object(ai, "ClientPayload")->child;
+    assert_string_equal(m->string, "alpha");
+    assert_string_equal(m->valuestring, "YQ==");
+    assert_string_equal(m->next->string, "nonce");
+    assert_string_equal(m->next->next->string, "zeta");
+    assert_null(m->next->next->next);
+    cp.keys[2] = "zeta";
+    assert_int_equal(attest_azureguest_info(&f.e, &f.p, &f.os, &cp, &dup), -EINVAL);
+    assert_null(dup);
+    attest_tpm_evidence_done(&f.e);
+}
+
 static void test_info_tdx_and_trusted_launch(void **state) {
     (void)state;
     Fixture f;
@@ -276,6 +296,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_os_info),
         cmocka_unit_test(test_info_snp),
+        cmocka_unit_test(test_client_payload_order),
         cmocka_unit_test(test_info_tdx_and_trusted_launch),
         cmocka_unit_test(test_open_refuses_malformed),
     };
