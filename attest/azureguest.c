@@ -152,7 +152,7 @@ int attest_azureguest_info(const AttestTpmEvidence *e, const AttestPlatform *p,
         !(cp = cJSON_AddObjectToObject(ai, "ClientPayload")))
         return -ENOMEM;
     /* in key order, as the client's serializer writes members */
-    size_t order[ATTEST_CLIENT_PAYLOAD_MAX], n = payload ? payload->n : 0;
+    size_t order[ATTEST_CLIENT_PAYLOAD_MAX] = {0}, n = payload ? payload->n : 0;
     if (n > ATTEST_CLIENT_PAYLOAD_MAX)
         return attest_fail(-EINVAL, "more than %d client-payload members",
                            ATTEST_CLIENT_PAYLOAD_MAX);
