@@ -50,7 +50,7 @@ typedef struct AttestRun {
 static int check_config(const AgentConfig *cfg, AttestRun *run) {
     const char *proto = cfg->attest_protocol ? cfg->attest_protocol : "azureguest";
     const char *tee = cfg->attest_expect_tee;
-    if (!cfg->attest_url)
+    if (!cfg->attest_url || !*cfg->attest_url)
         return log_error_errno(-EINVAL, "no MAA endpoint: set [attestation] url in the "
                                         "configuration (e.g. https://sharedeus2.eus2.attest."
                                         "azure.net)");

@@ -92,6 +92,7 @@ assert claims["x-ms-isolation-tee"]["x-ms-attestation-type"] == {"snp": "sevsnpv
 assert out["tee"] == claims["x-ms-isolation-tee"]["x-ms-attestation-type"]
 PY
      expect_rc 0 agent -q attest
+     expect_rc 2 agent -q -o attestation.url= attest
      expect_rc 2 agent -q -o attestation.client-payload=nonce=x attest
      expect_rc 2 agent -q -o attestation.client-payload=a=1 -o attestation.client-payload=a=2 attest
      expect_rc 2 agent -q -o attestation.client-payload=novalue attest
