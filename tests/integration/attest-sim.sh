@@ -97,6 +97,21 @@ PY
      expect_rc 2 agent -q -o attestation.client-payload=a=1 -o attestation.client-payload=a=2 attest
      expect_rc 2 agent -q -o attestation.client-payload=novalue attest
      pass_msg "$tee: attest (no options) gets, opens and verifies an MAA token; --token-out 0600, nonce and client-payload echoed; bad client-payload exit 2"
+     # injected OS fields, another api-version, no event log: still a token
+     printf 'NAME="Test OS"\nVERSION_ID="22.04"\n' >"$TEST_DIR/os-release"
+     agent -q -o "attestation.os-release=$TEST_DIR/os-release" -o attestation.api-version=2025-06-01 \
+         -o attestation.event-log=/nonexistent attest --json >"$TEST_DIR/os.json" ||
+         fail "$tee: attest with os-release/api-version/no event log failed"
+     "$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["claims"]
+assert c["x-ms-azurevm-osdistro"] == "Test OS" and c["x-ms-azurevm-osversion-major"] == 22 \
+    and c["x-ms-azurevm-osversion-minor"] == 4, c' "$TEST_DIR/os.json" || fail "$tee: OS claims wrong"
+     grep -q '"target": "/attest/AzureGuest?api-version=2025-06-01"' "$SIM/logs/maa.log" ||
+         fail "$tee: api-version not sent"
+     agent -q -o attestation.event-log=/nonexistent evidence --out-dir "$TEST_DIR/ev-nolog-$tee" >/dev/null ||
+         fail "$tee: evidence without an event log failed"
+     [ ! -e "$TEST_DIR/ev-nolog-$tee/event-log.bin" ] || fail "$tee: event-log.bin written without a log"
+     pass_msg "$tee: OS fields from os-release, api-version and a missing event log handled"
+
      own=$([ "$tee" = snp ] && echo sevsnpvm || echo tdxvm)
      other=$([ "$tee" = snp ] && echo tdxvm || echo sevsnpvm)
      n3=$(openssl rand -hex 8)
