@@ -91,16 +91,21 @@ static int tpm_info(const AttestTpmEvidence *e, cJSON *ai) {
  * serialises Proof and the body (any JSON would do; this keeps the bytes
  * close to the reference). */
 static char *styled_object(const char *const *keys, const char *const *values, size_t n) {
-    size_t len = 4;
+    size_t len = 4, used;
     for (size_t i = 0; i < n; i++)
-        len += strlen(keys[i]) + strlen(values[i]) + 12;
-    char *out = malloc(len), *w = out;
+        if (!size_add(len, strlen(keys[i]) + 12, &len) || !size_add(len, strlen(values[i]), &len))
+            return NULL;
+    char *out = malloc(len);
     if (!out)
         return NULL;
-    w += sprintf(w, "{\n");
-    for (size_t i = 0; i < n; i++)
-        w += sprintf(w, "\t\"%s\" : \"%s\"%s\n", keys[i], values[i], i + 1 < n ? "," : "");
-    sprintf(w, "}");
+    used = (size_t)snprintf(out, len, "{\n");
+    for (size_t i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "\t\"%s\" : \"%s\"%s\n", keys[i],
+                                 values[i], i + 1 < n ? "," : "");
+    if (used >= len || (size_t)snprintf(out + used, len - used, "}") >= len - used) {
+        free(out); /* cannot happen: len counts every byte */
+        return NULL;
+    }
     return out;
 }
 

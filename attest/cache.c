@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,13 +89,24 @@ int attest_cache_load(const char *path, const char *protocol, const char *url,
 
     if (!state_hex)
         return -ENOMEM;
-    if (stat(path, &st) < 0)
-        return attest_fail(-ENOENT, "no cached token in '%s'", path);
-    /* a cache others could have written is not ours to trust */
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid())
+    /* opened once, not followed if a link, and checked on that very file: a
+     * cache others could have written is not ours to trust */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return attest_fail(errno == ENOENT ? -ENOENT : -EPERM, "no usable cached token in '%s': %s",
+                           path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
+        st.st_uid != geteuid() || st.st_size <= 0 || st.st_size > (off_t)FILE_MAX_CONFIG)
         return attest_fail(-EPERM, "'%s' is not a private (0600, ours) file: ignored", path);
-    int r = read_file(path, FILE_MAX_CONFIG, &text, &len);
-    if (r < 0 || json_parse(text, len, &j) < 0)
+    if (!(text = malloc((size_t)st.st_size)))
+        return -ENOMEM;
+    for (len = 0; len < (size_t)st.st_size;) {
+        ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
+        if (n <= 0)
+            return attest_fail(-EIO, "cannot read '%s'", path);
+        len += (size_t)n;
+    }
+    if (json_parse(text, len, &j) < 0)
         return attest_fail(-EBADMSG, "'%s' is not a token cache", path);
     const char *token = json_get_string(j, "token"), *nonce = json_get_string(j, "nonce");
     if (json_get_int(j, "version", &version) < 0 || version != CACHE_VERSION || !token || !nonce)
