@@ -123,6 +123,21 @@ void attest_failure_done(AttestFailure *f);
 int attest_azureguest_send(const HttpConfig *http, const char *base_url, const char *api_version,
                            const char *body, char **ret, AttestFailure *f);
 
+/* MAA's sealed reply (§2.1), parsed (pure; fuzz/fuzz-maa-sealed.c):
+ * base64url JSON {Jwt, EncryptedInnerKey, EncryptionParams {Iv, Cipher AES,
+ * KeySizeInBits 256}, AuthenticationData (16-byte GCM tag)}. -EBADMSG. */
+typedef struct AttestSealed {
+    uint8_t *ciphertext; /* the JWT, AES-256-GCM */
+    size_t ciphertext_len;
+    uint8_t *inner_key; /* the AES key, RSAES-encrypted to the transfer key */
+    size_t inner_key_len;
+    uint8_t *iv;
+    size_t iv_len;
+    uint8_t tag[16];
+} AttestSealed;
+int attest_sealed_parse(const char *sealed, size_t len, AttestSealed *ret);
+void attest_sealed_done(AttestSealed *s);
+
 /*
  * Opens MAA's sealed reply (§2.1): EncryptedInnerKey RSAES-decrypted by the
  * transfer key inside the TPM (PolicyPCR session over PCR 0-7), then

@@ -286,38 +286,70 @@ static int gcm_open(const SecretBuf *key, const uint8_t *iv, size_t iv_len, cons
     return 0;
 }
 
-int attest_azureguest_open(const char *tcti, const char *sealed, SecretBuf **ret) {
-    _cleanup_free_ uint8_t *env = NULL, *jwt_ct = NULL, *inner = NULL, *iv = NULL, *tag = NULL;
-    size_t env_len = 0, ct_len = 0, inner_len = 0, iv_len = 0, tag_len = 0;
-    _cleanup_json_ cJSON *j = NULL;
-    _cleanup_secret_ SecretBuf *key = NULL;
-    _cleanup_tpm_ TpmContext *t = NULL;
-    const TpmPcrSelection sel = {.hash = TPM_HASH_SHA256, .mask = ATTEST_PCR_MASK};
+void attest_sealed_done(AttestSealed *s) {
+    if (!s)
+        return;
+    free(s->ciphertext);
+    free(s->inner_key);
+    free(s->iv);
+    *s = (AttestSealed){0};
+}
 
-    if (strlen(sealed) > SEALED_MAX || decode_any(sealed, &env, &env_len) < 0 ||
-        json_parse(env, env_len, &j) < 0)
-        return attest_fail(-EBADMSG, "MAA's reply token is not base64url JSON (a sealed "
-                                     "AzureGuest reply)");
+/* Takes the three decoded members out of the envelope. */
+static int sealed_members(const cJSON *j, AttestSealed *s, uint8_t **tag, size_t *tag_len) {
     const cJSON *params = json_get_object(j, "EncryptionParams");
-    if (decode_any(json_get_string(j, "Jwt"), &jwt_ct, &ct_len) < 0 ||
-        decode_any(json_get_string(j, "EncryptedInnerKey"), &inner, &inner_len) < 0 ||
-        decode_any(json_get_string(j, "AuthenticationData"), &tag, &tag_len) < 0 || !params ||
-        decode_any(json_get_string(params, "Iv"), &iv, &iv_len) < 0)
+    if (decode_any(json_get_string(j, "Jwt"), &s->ciphertext, &s->ciphertext_len) < 0 ||
+        decode_any(json_get_string(j, "EncryptedInnerKey"), &s->inner_key, &s->inner_key_len) < 0 ||
+        decode_any(json_get_string(j, "AuthenticationData"), tag, tag_len) < 0 || !params ||
+        decode_any(json_get_string(params, "Iv"), &s->iv, &s->iv_len) < 0)
         return attest_fail(-EBADMSG, "MAA's sealed reply lacks Jwt, EncryptedInnerKey, "
                                      "EncryptionParams.Iv or AuthenticationData");
     int64_t bits = 256;
     const char *cipher = json_get_string(params, "Cipher");
-    if (tag_len != GCM_TAG_SIZE || iv_len == 0 || iv_len > GCM_IV_MAX ||
+    if (*tag_len != GCM_TAG_SIZE || s->iv_len == 0 || s->iv_len > GCM_IV_MAX ||
         (cipher && !streq(cipher, "AES")) ||
         (cJSON_HasObjectItem(params, "KeySizeInBits") &&
          (json_get_int(params, "KeySizeInBits", &bits) < 0 || bits != 256)))
         return attest_fail(-EBADMSG, "MAA's sealed reply is not AES-256-GCM with a 16-byte "
                                      "tag");
-    int r = tpm_open(tcti, &t);
+    return 0;
+}
+
+int attest_sealed_parse(const char *sealed, size_t len, AttestSealed *ret) {
+    _cleanup_free_ uint8_t *env = NULL, *tag = NULL;
+    _cleanup_free_ char *text = NULL;
+    _cleanup_json_ cJSON *j = NULL;
+    size_t env_len = 0, tag_len = 0;
+    AttestSealed s = {0};
+
+    if (len > SEALED_MAX || memchr(sealed, '\0', len) || !(text = strndup(sealed, len)) ||
+        decode_any(text, &env, &env_len) < 0 || json_parse(env, env_len, &j) < 0)
+        return attest_fail(-EBADMSG, "MAA's reply token is not base64url JSON (a sealed "
+                                     "AzureGuest reply)");
+    int r = sealed_members(j, &s, &tag, &tag_len);
+    if (r < 0) {
+        attest_sealed_done(&s);
+        return r;
+    }
+    memcpy(s.tag, tag, GCM_TAG_SIZE);
+    *ret = s;
+    return 0;
+}
+
+int attest_azureguest_open(const char *tcti, const char *sealed, SecretBuf **ret) {
+    _cleanup_(attest_sealed_done) AttestSealed s = {0};
+    _cleanup_secret_ SecretBuf *key = NULL;
+    _cleanup_tpm_ TpmContext *t = NULL;
+    const TpmPcrSelection sel = {.hash = TPM_HASH_SHA256, .mask = ATTEST_PCR_MASK};
+
+    int r = attest_sealed_parse(sealed, strlen(sealed), &s);
+    if (r < 0)
+        return r;
+    r = tpm_open(tcti, &t);
     if (r < 0)
         return attest_fail(r, "cannot open the TPM '%s': %s", tcti ? tcti : "(default)",
                            tpm_last_error(NULL));
-    r = tpm_transfer_key_decrypt(t, &sel, TPM_RSA_RSAES, inner, inner_len, &key);
+    r = tpm_transfer_key_decrypt(t, &sel, TPM_RSA_RSAES, s.inner_key, s.inner_key_len, &key);
     if (r == -EKEYREJECTED)
         return attest_fail(r, "the transfer key cannot open MAA's reply: it was sealed to "
                               "another key, or PCR 0-7 changed since the evidence was taken");
@@ -326,7 +358,7 @@ int attest_azureguest_open(const char *tcti, const char *sealed, SecretBuf **ret
                            tpm_last_error(t));
     if (key->len != INNER_KEY_SIZE)
         return attest_fail(-EBADMSG, "MAA's inner key is %zu bytes, not an AES-256 key", key->len);
-    r = gcm_open(key, iv, iv_len, jwt_ct, ct_len, tag, ret);
+    r = gcm_open(key, s.iv, s.iv_len, s.ciphertext, s.ciphertext_len, s.tag, ret);
     if (r < 0)
         return attest_fail(r, "MAA's sealed token does not decrypt (AES-256-GCM tag "
                               "mismatch): the reply was altered or is not for this key");

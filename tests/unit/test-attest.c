@@ -290,6 +290,23 @@ static void test_open_refuses_malformed(void **state) {
                   "\"KeySizeInBits\":128}}");
     assert_int_equal(attest_azureguest_open(tcti, aes128, &jwt), -EBADMSG);
     assert_null(jwt);
+
+    /* what MAA sends parses: standard base64 members, base64url outside */
+    _cleanup_free_ char *good = b64url_of(
+        "{\"AuthenticationData\":\"AAECAwQFBgcICQoLDA0ODw==\",\"EncryptedInnerKey\":\"+/8=\","
+        "\"EncryptionParams\":{\"BlockMode\":\"ChainingModeGCM\",\"Cipher\":\"AES\","
+        "\"Iv\":\"AAAAAAAAAAAAAAAA\",\"KeySizeInBits\":256},\"Jwt\":\"YWJj\"}");
+    AttestSealed s;
+    assert_int_equal(attest_sealed_parse(good, strlen(good), &s), 0);
+    assert_int_equal(s.ciphertext_len, 3);
+    assert_memory_equal(s.ciphertext, "abc", 3);
+    assert_int_equal(s.inner_key_len, 2);
+    assert_int_equal(s.inner_key[0], 0xfb);
+    assert_int_equal(s.iv_len, 12);
+    assert_int_equal(s.tag[15], 15);
+    attest_sealed_done(&s);
+    /* an embedded NUL is not part of any base64 */
+    assert_int_equal(attest_sealed_parse(good, strlen(good) + 1, &s), -EBADMSG);
 }
 
 int main(void) {
