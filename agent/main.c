@@ -17,6 +17,10 @@
 
 /* The command table, sorted; a command is listed only once it works. */
 static const AgentCommand commands[] = {
+    {"attest", "attest this VM to Microsoft Azure Attestation, print the token", cmd_attest,
+     attest_usage},
+    {"evidence", "collect this VM's attestation evidence (reports, TPM quote, keys)", cmd_evidence,
+     evidence_usage},
     {"report", "obtain and print this VM's hardware report", cmd_report, report_usage},
     {"verify", "verify evidence offline, from files", cmd_verify, verify_usage},
     {NULL, NULL, NULL, NULL}, /* sentinel */
