@@ -186,9 +186,7 @@ static int run(int argc, char **argv) {
     else if (verbosity > 0)
         log_set_max_level(log_get_max_level() + verbosity);
 
-    for (char **a = ctx->cfg.trust_anchors; a && *a; a++)
-        log_warning("non-production trust anchor '%s' is in use", *a);
-
+    /* anchors from [trust] are announced by the command that uses them */
     /* the command parses its own options from argv[optind] on */
     int cmd_argc = argc - optind;
     char **cmd_argv = argv + optind;

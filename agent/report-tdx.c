@@ -24,6 +24,44 @@ bool report_tdx_is_source(const char *source) {
            streq_ptr(source, "azure-tdx");
 }
 
+const char *report_tdx_quote_mismatch(const TdxQuoteBody *q, const TdxTdReport *t) {
+    static const char *const rtmr[4] = {"RTMR0", "RTMR1", "RTMR2", "RTMR3"};
+#define SAME(a, b) (memcmp((a), (b), sizeof(a)) == 0 && sizeof(a) == sizeof(b))
+    /* TEE_TCB_INFO */
+    if (!SAME(q->tee_tcb_svn, t->tee_tcb_svn))
+        return "TEE_TCB_SVN";
+    if (!SAME(q->mrseam, t->mrseam))
+        return "MRSEAM";
+    if (!SAME(q->mrsignerseam, t->mrsignerseam))
+        return "MRSIGNERSEAM";
+    if (!SAME(q->seam_attributes, t->seam_attributes))
+        return "SEAMATTRIBUTES";
+    if (q->tdx15 && !SAME(q->tee_tcb_svn2, t->tee_tcb_svn2))
+        return "TEE_TCB_SVN2";
+    /* TDINFO */
+    if (!SAME(q->td_attributes_raw, t->td.attributes_raw))
+        return "TDATTRIBUTES";
+    if (!SAME(q->xfam_raw, t->td.xfam_raw))
+        return "XFAM";
+    if (!SAME(q->mrtd, t->td.mrtd))
+        return "MRTD";
+    if (!SAME(q->mrconfigid, t->td.mrconfigid))
+        return "MRCONFIGID";
+    if (!SAME(q->mrowner, t->td.mrowner))
+        return "MROWNER";
+    if (!SAME(q->mrownerconfig, t->td.mrownerconfig))
+        return "MROWNERCONFIG";
+    for (unsigned i = 0; i < 4; i++)
+        if (!SAME(q->rtmr[i], t->td.rtmr[i]))
+            return rtmr[i];
+    if (q->tdx15 && !SAME(q->mrservicetd, t->td.servtd_hash))
+        return "MRSERVICETD";
+    if (!SAME(q->report_data, t->report_data))
+        return "REPORTDATA";
+#undef SAME
+    return NULL;
+}
+
 static int add_mrs(cJSON *out, const uint8_t *mrtd, const uint8_t rtmr[4][TDX_MR_SIZE],
                    const uint8_t *report_data, uint64_t attributes) {
     if (json_add_hex(out, "mrtd", mrtd, TDX_MR_SIZE) < 0)
@@ -93,13 +131,11 @@ static int azure_tdx(AgentContext *ctx, const uint8_t *data, uint64_t deadline_m
         return r;
     }
     /* the quote must be for this TDREPORT */
-    bool same = memcmp(tq.body.mrtd, t.td.mrtd, TDX_MR_SIZE) == 0 &&
-                memcmp(tq.body.rtmr, t.td.rtmr, sizeof(t.td.rtmr)) == 0 &&
-                memcmp(tq.body.report_data, t.report_data, TDX_REPORT_DATA_SIZE) == 0;
-    if (!same) {
+    const char *differs = report_tdx_quote_mismatch(&tq.body, &t);
+    if (differs) {
         free(q);
-        return log_error_errno(-EBADMSG, "IMDS returned a quote for another TD report (MRTD, "
-                                         "RTMRs or REPORTDATA differ)");
+        return log_error_errno(-EBADMSG, "IMDS returned a quote for another TD report (%s differs)",
+                               differs);
     }
     *ret = q;
     *ret_len = qn;
@@ -165,37 +201,4 @@ int report_tdx(AgentContext *ctx, const char *source, const uint8_t *data, uint6
     if (streq(source, "azure-tdx"))
         return azure_tdx(ctx, data, deadline_ms, ret, ret_len, out);
     return log_error_errno(-EINVAL, "unknown TDX report source '%s'", source);
-}
-
-int report_tdx_command(AgentContext *ctx, const char *source, const uint8_t *data,
-                       uint64_t deadline_ms, const char *out_path, bool json) {
-    _cleanup_json_ cJSON *out = cJSON_CreateObject();
-    _cleanup_free_ uint8_t *ev = NULL;
-    size_t ev_len = 0;
-    int r;
-
-    if (!out)
-        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
-    r = report_tdx(ctx, source, data, deadline_ms, &ev, &ev_len, out);
-    if (r == -EINVAL)
-        return CVM_EXIT_USAGE;
-    if (r < 0) {
-        /* errors here are the platform's or the network's, never the user's */
-        int ec = cvm_exit_from_errno(r);
-        return ec == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT : CVM_EXIT_PLATFORM;
-    }
-    if (out_path && (r = write_file_atomic(out_path, ev, ev_len, 0644)) < 0)
-        return log_error_errno(r, "cannot write '%s': %s", out_path, strerror(-r)),
-               CVM_EXIT_PLATFORM;
-    if (json)
-        return agent_print_json(out);
-    for (const cJSON *c = out->child; c; c = c->next) {
-        if (cJSON_IsString(c))
-            printf("%s: %s\n", c->string, c->valuestring);
-        else if (cJSON_IsBool(c))
-            printf("%s: %s\n", c->string, cJSON_IsTrue(c) ? "yes" : "no");
-        else if (cJSON_IsNumber(c))
-            printf("%s: %lld\n", c->string, (long long)c->valuedouble);
-    }
-    return CVM_EXIT_OK;
 }

@@ -15,6 +15,14 @@
 #include <cjson/cJSON.h>
 
 #include "agent/agent.h"
+#include "tdx/tdx.h"
+
+/*
+ * Whether the TD quote body q is for the TDREPORT t: every field the quote
+ * carries of TEE_TCB_INFO, TDINFO and REPORTMACSTRUCT (REPORTDATA) equals the
+ * TDREPORT's. NULL when they all do, else the name of the first that differs.
+ */
+const char *report_tdx_quote_mismatch(const TdxQuoteBody *q, const TdxTdReport *t);
 
 /* true for "tdx-guest", "tdx-configfs" and "azure-tdx" */
 bool report_tdx_is_source(const char *source);
@@ -28,13 +36,5 @@ bool report_tdx_is_source(const char *source);
  */
 int report_tdx(AgentContext *ctx, const char *source, const uint8_t *data, uint64_t deadline_ms,
                uint8_t **ret, size_t *ret_len, cJSON *out);
-
-/*
- * `cvm-agent report --source tdx-guest|tdx-configfs|azure-tdx`: obtains the
- * evidence, writes it to out_path (when given) and prints the decoded fields
- * (JSON or text). Returns a CvmExit.
- */
-int report_tdx_command(AgentContext *ctx, const char *source, const uint8_t *data,
-                       uint64_t deadline_ms, const char *out_path, bool json);
 
 #endif
