@@ -20,13 +20,15 @@
 
 void verify_usage(FILE *f) {
     fprintf(f,
-            "Usage: cvm-agent verify EVIDENCE... [OPTIONS]\n"
+            "Usage: cvm-agent verify (--snp-report|--hcl-report|--tdx-quote|--tdreport|\n"
+            "                         --tpm-quote|--event-log) FILE... [OPTIONS]\n"
             "\n"
-            "Verify evidence from files and print what it says. \"verified: yes\" (exit 0)\n"
-            "means every piece of evidence named was authenticated to a pinned root (or a\n"
-            "trust anchor you named, announced on stderr) and every expected value given\n"
-            "was compared and matched; anything less is exit 1 with a reason. An option\n"
-            "that does not apply to the evidence given is exit 2.\n"
+            "Verify evidence from files and print what it says. \"verified: yes\" (true in\n"
+            "JSON; exit 0) means every piece of evidence named on the command line was authenticated to a\n"
+            "pinned root (or a trust anchor the user named, announced on stderr), and every\n"
+            "expected value the user gave was compared and matched. Anything less is exit 1\n"
+            "with a reason, or exit 2 if the request itself makes no sense (an option the\n"
+            "evidence does not read included).\n"
             "\n"
             "SEV-SNP report (--snp-report F) or Azure HCL report of an SNP VM (--hcl-report F):\n"
             "      --snp-report F       an SEV-SNP attestation report (binary or hex)\n"
