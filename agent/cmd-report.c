@@ -381,6 +381,8 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
     /* configfs-tsm serves SNP and TDX alike: its provider says which */
     if (rc == -ENODEV) {
         log_debug("configfs-tsm '%s' is not sev_guest; trying tdx_guest", tsm);
+        if (!ctx->cfg.tdx_configfs_tsm && !(ctx->cfg.tdx_configfs_tsm = strdup(tsm)))
+            return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
         return report_tdx_source(ctx, &o, "tdx-configfs");
     }
     if (rc != CVM_EXIT_OK)
