@@ -263,21 +263,26 @@ static bool uses_anchors(unsigned run) {
     return false;
 }
 
-/* "trust_anchor": what the answer rests on (man page, verify). */
+/* "at", and "trust_anchor": what the answer rests on (cvm-agent(8), verify):
+ * the pinned roots, anchors the user named (a TPM quote's AK is one), or
+ * nothing at all. */
 static int add_trust_anchor(const VerifyOptions *o, unsigned run, cJSON *out) {
+    _cleanup_free_ char *roots = uses_anchors(run) ? agent_trust_anchor_string(o->anchors) : NULL;
     _cleanup_free_ char *s = NULL;
-    if (uses_anchors(run))
-        s = agent_trust_anchor_string(o->anchors);
-    else if (o->tpm_quote && o->ak_pub) {
-        if (asprintf(&s, "non-production: the AK public key '%s' (--ak-pub)", o->ak_pub) < 0)
-            s = NULL;
-    } else
-        s = strdup("none");
-    if (!s || json_add_string(out, "trust_anchor", s) < 0)
-        return -ENOMEM;
     char at[32];
     agent_format_time(o->at, at);
-    return json_add_string(out, "at", at);
+    if (json_add_string(out, "at", at) < 0 || (uses_anchors(run) && !roots))
+        return -ENOMEM;
+    if (cJSON_GetObjectItemCaseSensitive(out, "trust_anchor"))
+        return 0; /* the handler knows better (a TDX HCL report without its quote) */
+    if (o->tpm_quote && o->ak_pub) {
+        bool pinned = !roots || streq(roots, "production");
+        if (asprintf(&s, "%s%sthe AK public key '%s' (--ak-pub)",
+                     pinned ? "non-production: " : roots, pinned ? "" : "; ", o->ak_pub) < 0)
+            return -ENOMEM;
+    } else if (!(s = roots ? TAKE_PTR(roots) : strdup("none")))
+        return -ENOMEM;
+    return json_add_string(out, "trust_anchor", s);
 }
 
 /* Runs every kind picked; the first writes to out, the others to out[key].

@@ -159,7 +159,9 @@ static int verify_hcl_tdx(const VerifyOptions *opts, const HclReport *h, cJSON *
                            "hash of it");
     }
     if (!opts->td_quote) {
+        /* nothing here chains to a root: say so instead of "production" */
         if (json_add_bool(out, "td_quote_verified", false) < 0 ||
+            json_add_string(out, "trust_anchor", "none") < 0 ||
             json_add_string(out, "failed_check", "td_quote_needed") < 0)
             return -ENOMEM;
         return verify_fail(out, -EKEYREJECTED, "%s", VERIFY_TDX_NEEDS_QUOTE);
@@ -183,7 +185,9 @@ int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
         return verify_fail(out, r, "'%s': %s", opts->hcl_report, err);
     }
     if (h.report_type == HCL_REPORT_TDX)
-        r = verify_refuse(opts, HCL_SNP_ONLY, "the TDREPORT of an HCL report");
+        r = verify_refuse(opts, opts->td_quote ? HCL_SNP_ONLY : HCL_SNP_ONLY | VOPTS_TDX,
+                          opts->td_quote ? "the TDREPORT of an HCL report"
+                                         : "the TDREPORT of an HCL report without --td-quote");
     else if (h.report_type == HCL_REPORT_SNP)
         r = hcl_snp_policy(opts, &policy);
     if (r < 0)

@@ -151,6 +151,7 @@ import json, sys
 o = json.loads(sys.argv[1])
 assert o["verified"] is False and o["runtime_data_bound"] is True and o["tdreport_hashes_ok"] is True, o
 assert o["failed_check"] == "td_quote_needed" and "a TD quote for it is needed" in o["reason"], o
+assert o["trust_anchor"] == "none", o
 ' "$out" || fail "HCL-wrapped TDREPORT alone: $out"
 expect_rc 1 agent verify --hcl-report "$gen/hcl-tdx.bin" >/dev/null 2>&1
 bad=$(tamper "$gen/hcl-tdx.bin" 1300)
