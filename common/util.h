@@ -101,6 +101,8 @@ static inline bool streq(const char *a, const char *b) {
     return __builtin_strcmp(a, b) == 0;
 }
 bool startswith(const char *s, const char *prefix);
+/* true when all n bytes at p are zero (must-be-zero fields, unset IDs) */
+bool mem_is_zero(const void *p, size_t n);
 
 /* Time helpers (CLOCK_MONOTONIC / CLOCK_REALTIME) in milliseconds. */
 uint64_t now_monotonic_ms(void);

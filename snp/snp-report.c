@@ -91,13 +91,6 @@ void snp_report_set_product(SnpReport *r, SnpProduct p) {
     snp_tcb_decode(r->launch_tcb.raw, p, &r->launch_tcb);
 }
 
-static bool all_zero(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 int snp_report_parse(const void *data, size_t len, SnpReport *ret, const char **reterr) {
     static _Thread_local char msg[160];
     ByteReader br;
@@ -198,7 +191,7 @@ int snp_report_parse(const void *data, size_t len, SnpReport *ret, const char **
     SnpProduct p = SNP_PRODUCT_UNKNOWN;
     if (r->has_cpuid)
         p = snp_product_from_cpuid(r->cpuid_fam_id, r->cpuid_mod_id);
-    else if (!all_zero(r->chip_id, 8) && all_zero(r->chip_id + 8, 56))
+    else if (!mem_is_zero(r->chip_id, 8) && mem_is_zero(r->chip_id + 8, 56))
         p = SNP_PRODUCT_TURIN; /* virtee chip_id_is_turin_like */
     r->current_tcb.raw = current_tcb;
     r->reported_tcb.raw = reported_tcb;

@@ -186,13 +186,6 @@ static int vfail(SnpVerifyResult *res, const char *what, const char *fmt, ...) {
     return -EKEYREJECTED;
 }
 
-static bool all_zero(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 /* The issuer of cert among pool (by name and signature), or NULL. */
 static X509 *find_issuer(X509 *cert, STACK_OF(X509) * a, STACK_OF(X509) * b) {
     STACK_OF(X509) * pools[2] = {a, b};
@@ -313,9 +306,9 @@ int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
         if (ci->hwid_len != n)
             return vfail(res, "chip_id", "the VCEK's hwID has %zu bytes, want %zu", ci->hwid_len,
                          n);
-        if (all_zero(r->chip_id, 64) && !r->mask_chip_key)
+        if (mem_is_zero(r->chip_id, 64) && !r->mask_chip_key)
             return vfail(res, "chip_id", "CHIP_ID is zero but MASK_CHIP_KEY is not set");
-        if (!all_zero(r->chip_id, 64) && memcmp(ci->hwid, r->chip_id, n) != 0)
+        if (!mem_is_zero(r->chip_id, 64) && memcmp(ci->hwid, r->chip_id, n) != 0)
             return vfail(res, "chip_id",
                          "the VCEK's hwID does not equal the report's CHIP_ID at 0x1a0 (a "
                          "certificate for another chip)");

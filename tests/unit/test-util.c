@@ -88,11 +88,21 @@ static void test_size_arith(void **state) {
     assert_false(size_mul(SIZE_MAX / 2 + 1, 2, &r));
 }
 
+static void test_mem_is_zero(void **state) {
+    (void)state;
+    uint8_t b[64] = {0};
+    assert_true(mem_is_zero(b, sizeof(b)));
+    assert_true(mem_is_zero(b, 0));
+    b[63] = 1;
+    assert_false(mem_is_zero(b, sizeof(b)));
+    assert_true(mem_is_zero(b, 63));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_numbers), cmocka_unit_test(test_parse_bool_duration),
         cmocka_unit_test(test_rfc3339),       cmocka_unit_test(test_exit_codes),
-        cmocka_unit_test(test_size_arith),
+        cmocka_unit_test(test_size_arith),    cmocka_unit_test(test_mem_is_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
