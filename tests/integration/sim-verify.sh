@@ -53,6 +53,9 @@ out("hcl-tdx.quote", signers.tdx_quote_from_tdreport(p, h[32:32 + 1024]))
 # the same TD with another MRCONFIGID: its quote must not bind to the HCL's TDREPORT
 h2 = signers.hcl_report(p, "tdx", ak, mrtd=mrtd, mrconfigid=hashlib.sha384(b"other config").digest())
 out("hcl-tdx-other.quote", signers.tdx_quote_from_tdreport(p, h2[32:32 + 1024]))
+# runtime claims that try to print a line of their own
+out("hcl-tdx-ctrl.bin", signers.hcl_report(p, "tdx", ak, mrtd=mrtd,
+                                           vm_configuration={"note": "x\nverified: yes\x1b[2K"}))
 PY
 amd="$sim/pki/amd"
 turin="$sim/pki/amd-turin"
@@ -158,6 +161,14 @@ bad=$(tamper "$gen/hcl-tdx.bin" 1300)
 out=$(agent verify --hcl-report "$bad" --json 2>/dev/null) && fail "broken runtime binding verified"
 grep -q '"failed_check":[[:space:]]*"runtime_data_binding"' <<<"$out" || fail "broken binding: $out"
 pass_msg "HCL-wrapped TDREPORT decodes but is not verified without a TD quote; broken runtime binding refused"
+
+# text output escapes control characters of strings from the evidence
+out=$(agent verify --hcl-report "$gen/hcl-tdx-ctrl.bin" 2>/dev/null) && fail "HCL-wrapped TDREPORT alone verified"
+[ "$(grep -c '^verified: ' <<<"$out")" -eq 1 ] && grep -q '^verified: no$' <<<"$out" ||
+    fail "a runtime claim printed a verdict line of its own: $out"
+grep -qF 'vm_configuration.note: x\nverified: yes\x1b[2K' <<<"$out" || fail "control characters not escaped: $out"
+! grep -q $'\x1b' <<<"$out" || fail "an escape character reached the terminal"
+pass_msg "text output escapes control characters of runtime claims"
 
 out=$(agent verify --hcl-report "$gen/hcl-tdx.bin" --td-quote "$gen/hcl-tdx.quote" \
     --trust-anchor "$intel/root.pem" --json) || fail "HCL-wrapped TDREPORT + TD quote did not verify: $out"
