@@ -246,12 +246,16 @@ static int pick_kinds(const VerifyOptions *o, unsigned *ret) {
     if (!run)
         return log_error_errno(
             -EINVAL, "verify: name the evidence to verify; see 'cvm-agent verify --help'");
+    char given[128] = "";
+    for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+        if (run & (1u << i))
+            snprintf(given + strlen(given), sizeof(given) - strlen(given), "%s%s",
+                     *given ? " and " : "", verify_option_name(kinds[i].option));
     for (unsigned b = 0; b < VOPT_COUNT_; b++)
         if ((o->given & (UINT64_C(1) << b)) && !(reads & (UINT64_C(1) << b)))
             return log_error_errno(-EINVAL,
-                                   "%s does not apply to the evidence given; see 'cvm-agent verify "
-                                   "--help'",
-                                   verify_option_name((VerifyOpt)b));
+                                   "%s does not apply to %s; see 'cvm-agent verify --help'",
+                                   verify_option_name((VerifyOpt)b), given);
     *ret = run;
     return 0;
 }
