@@ -8,11 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/hcl.h"
 #include "agent/report-tdx.h"
-#include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"

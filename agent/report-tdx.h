@@ -3,7 +3,8 @@
  * The TDX sources of `cvm-agent report`: a TDREPORT from /dev/tdx_guest, a
  * TD quote from configfs-tsm, or on Azure a TD quote for the TDREPORT inside
  * the vTPM's HCL report, from IMDS /acc/tdquote. Paths and the IMDS URL come
- * from the [tdx] configuration section.
+ * from the [tdx] configuration section. The TD quote <-> TDREPORT binding
+ * (report_tdx_quote_mismatch) is shared with `verify --hcl-report --td-quote`.
  */
 #ifndef CVM_AGENT_REPORT_TDX_H
 #define CVM_AGENT_REPORT_TDX_H

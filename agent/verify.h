@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * `cvm-agent verify`: offline verification of evidence from files. The
+ * `cvm-agent verify`: verification of evidence from files. The
  * command (cmd-verify.c) parses the options, checks that each one given is
  * read by the evidence given, and runs one handler per kind of evidence
  * (verify-*.c); every handler must pass for "verified": true.
