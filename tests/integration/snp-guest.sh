@@ -120,8 +120,15 @@ grep -q "another writer" "$TEST_DIR/race.err" || fail "concurrent writer not nam
 # another provider
 LD_PRELOAD="$SHIM" CVM_SHIM_TSM_ROOT="$tsm" CVM_SHIM_TSM_PROVIDER=tdx_guest expect_rc 4 \
     agent "${common[@]}" -o "snp.configfs-tsm=$tsm" report --source configfs
+# no --source: a tdx_guest provider sends report to the TDX configfs source (same path)
+rc=0
+LD_PRELOAD="$SHIM" CVM_SHIM_TSM_ROOT="$tsm" CVM_SHIM_TSM_PROVIDER=tdx_guest agent "${common[@]}" \
+    -o "snp.configfs-tsm=$tsm" -o "snp.device=$TEST_DIR/no-such-device" report >/dev/null 2>"$TEST_DIR/prov.err" || rc=$?
+[ "$rc" -eq 4 ] || fail "tdx_guest provider: exit $rc, want 4"
+grep -q "cannot get a TD quote through configfs-tsm '$tsm'" "$TEST_DIR/prov.err" ||
+    fail "a tdx_guest configfs-tsm was not handed to the TDX source: $(cat "$TEST_DIR/prov.err")"
 [ -z "$(ls -A "$tsm")" ] || fail "entries left behind: $(ls "$tsm")"
-pass_msg "configfs-tsm: inblob/privlevel/outblob/auxblob/provider, generation check, cleanup"
+pass_msg "configfs-tsm: inblob/privlevel/outblob/auxblob/provider, generation check, cleanup; tdx_guest goes to TDX"
 
 # ---- the Azure vTPM (swtpm + a paravisor loop) ----
 require_cmd swtpm tpm2_nvread tpm2_nvwrite
