@@ -307,6 +307,10 @@ static int run_kinds(AgentContext *ctx, const VerifyOptions *o, unsigned run, cJ
             result = r;
             if (dst != out) {
                 const char *why = json_get_string(dst, "reason");
+                const char *fc = json_get_string(dst, "failed_check");
+                cJSON_DeleteItemFromObjectCaseSensitive(out, "failed_check");
+                if (fc && json_add_string(out, "failed_check", fc) < 0)
+                    return -ENOMEM;
                 verify_fail(out, r, "%s: %s", verify_option_name(kinds[i].option),
                             why ? why : "not verified");
             }

@@ -102,8 +102,10 @@ static int replay(const VerifyOptions *o, cJSON *out, EventLogReplay *rp) {
     r = eventlog_replay(log, len, ccel, rp, &err);
     if (r == -ENOMEM)
         return log_error_errno(r, "out of memory");
-    if (r < 0)
+    if (r < 0) {
+        json_add_string(out, "failed_check", "parse");
         return verify_fail(out, r, "%s", err ? err : "malformed event log");
+    }
     if (json_add_string(out, "format",
                         rp->ccel     ? "tdx-ccel"
                         : rp->legacy ? "tcg-sha1-legacy"
@@ -150,6 +152,8 @@ static int compare(const ExpectedPcrs *exp, const EventLogReplay *rp, cJSON *out
                 snprintf(first_bad, sizeof(first_bad), "%s PCR %u", name, i);
         }
     }
+    if (*first_bad || compared == 0)
+        json_add_string(out, "failed_check", "pcrs");
     if (*first_bad)
         return verify_fail(out, -EKEYREJECTED, "%s of --pcrs does not match the event log replay",
                            first_bad);

@@ -212,6 +212,7 @@ printf '{"sha256": {"0": "%064d"}}\n' 0 >"$TEST_DIR/pcrs.json"
 v ga1 1 "${R[@]}" --event-log "$TEST_DIR/garbage.bin" --pcrs "$TEST_DIR/pcrs.json"
 check ga1 'd["verified"]' False
 check ga1 'd["event_log"]["verified"]' False
+check ga1 'd["failed_check"] == d["event_log"]["failed_check"] and d["reason"].startswith("--event-log: ")' True
 v ga2 1 "${R[@]}" --event-log "$CVM_TESTDATA/tpm2-software__tpm2-tools/event-arch-linux.bin"
 check ga2 '"nothing to compare" in d["reason"]' True
 check ga2 'd["trust_anchor"]' production
