@@ -350,6 +350,14 @@ static int obtain_certs(AgentContext *ctx, const VerifyOptions *opts, SnpReport 
                              &src);
         if (r == -ENOMEM)
             return r;
+        if (r == -EINVAL) /* the fetch refused a URL of the configuration */
+            return log_error_errno(r,
+                                   "cannot fetch the certificates for this report: a URL was "
+                                   "refused ([snp] kds-url '%s', imds-url '%s'); they must be "
+                                   "https:// (plain http only to loopback, with [http] "
+                                   "allow-plain-http-loopback = yes)",
+                                   ctx->cfg.snp_kds_url ? ctx->cfg.snp_kds_url : "default",
+                                   ctx->cfg.snp_imds_url ? ctx->cfg.snp_imds_url : "default");
         if (r < 0) {
             json_add_string(out, "failed_check", "certificates");
             return verify_fail(out, r == -ENOENT ? -EKEYREJECTED : r,

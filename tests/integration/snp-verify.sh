@@ -308,3 +308,11 @@ rc=0
 agent "${net[@]}" verify --json --at "$AT" --snp-report "$V/tests_certs_data_report_milan.hex" >"$TEST_DIR/down.json" 2>/dev/null || rc=$?
 [ "$rc" -eq 3 ] || fail "uncached report with endpoints down: exit $rc, want 3"
 pass_msg "second run with the endpoints down succeeds from the cache; an uncached one is transient (3)"
+
+# a plain-http certificate source is refused with a message naming the key (2)
+rc=0
+agent -o snp.kds-url=http://kds.invalid verify --at "$AT" --snp-report "$C/deps_verifier_test_data_snp_test-report.bin" \
+    >/dev/null 2>"$TEST_DIR/http.err" || rc=$?
+[ "$rc" -eq 2 ] || fail "http:// KDS: exit $rc, want 2"
+grep -q "kds-url 'http://kds.invalid'" "$TEST_DIR/http.err" || fail "http:// KDS refused silently: $(cat "$TEST_DIR/http.err")"
+pass_msg "an http:// KDS URL is refused with a message (exit 2)"
