@@ -252,6 +252,17 @@ static int pick_kinds(const VerifyOptions *o, unsigned *ret) {
     if (!run)
         return log_error_errno(
             -EINVAL, "verify: name the evidence to verify; see 'cvm-agent verify --help'");
+    /* evidence two kinds would both take (--event-log with a TD and a TPM quote) */
+    for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+        unsigned takers = 0;
+        for (size_t j = 0; j < ELEMENTSOF(kinds); j++)
+            takers += (run & (1u << j)) && (kinds[j].reads & (UINT64_C(1) << kinds[i].option));
+        if (kind_given(&kinds[i], o->given) && takers > 1)
+            return log_error_errno(-EINVAL,
+                                   "%s: more than one evidence given reads it; verify "
+                                   "them in separate runs",
+                                   verify_option_name(kinds[i].option));
+    }
     char given[128] = "";
     for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
         if (run & (1u << i))

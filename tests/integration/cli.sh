@@ -46,6 +46,7 @@ done
 expect_rc 2 agent verify --snp-report /dev/null --tdx-quote /dev/null
 expect_rc 2 agent verify --tdreport /dev/null --vmpl 0
 expect_rc 2 agent verify --td-quote /dev/null
+expect_rc 2 agent verify --tdx-quote /dev/null --tpm-quote /dev/null --event-log /dev/null
 pass_msg "usage errors exit 2"
 
 conf="$TEST_DIR/agent.conf"
