@@ -124,11 +124,13 @@ int verify_tpm_quote(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
 
     json_add_string(out, "evidence", "tpm-quote");
     r = tpm_signature_parse(sigdata, sig_len, (size_t)EVP_PKEY_get_size(ak), &sig);
-    if (r < 0)
+    if (r < 0) {
+        json_add_string(out, "failed_check", "signature");
         return verify_fail(out, r,
                            "signature is neither a TPMT_SIGNATURE (RSASSA/RSAPSS) nor %d raw "
                            "RSASSA bytes",
                            EVP_PKEY_get_size(ak));
+    }
     json_add_string(out, "signature_scheme", sig.scheme == 0x0014 ? "rsassa" : "rsapss");
     json_add_string(out, "signature_hash", tpm_hash_name(sig.hash));
     r = expected_pcrs(o, out, banks, &n_banks);
@@ -143,8 +145,10 @@ int verify_tpm_quote(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
     if (o->no_nonce_check)
         json_add_string(out, "nonce_check", "skipped (--no-nonce-check): a replayed quote passes");
     json_add_bool(out, "pcrs_checked", have_pcrs);
-    if (r < 0)
+    if (r < 0) {
+        json_add_string(out, "failed_check", "quote");
         return verify_fail(out, r, "%s", reason[0] ? reason : "quote verification failed");
+    }
     if (!o->nonce && !o->no_nonce_check) {
         json_add_string(out, "failed_check", "nonce");
         return verify_fail(out, -EKEYREJECTED,
