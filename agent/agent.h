@@ -51,9 +51,17 @@ typedef struct AgentConfig {
     uint64_t tdx_crl_max_age_ms; /* a CRL without nextUpdate is stale this long after issue */
     /* [trust] */
     char **trust_anchors; /* NULL-terminated; extra (non-production) anchors */
-    /* [attestation] (token verification) */
-    char *attestation_url;          /* the MAA endpoint: where tokens come from, their iss */
-    uint64_t attestation_leeway_ms; /* clock difference allowed for exp/nbf/iat (5 min) */
+    /* [attestation], [imds] */
+    char *attest_url;             /* MAA base URL (same key as the token verifier's) */
+    uint64_t attest_leeway_ms;    /* token time checks (same key as the token verifier's) */
+    char *attest_protocol;        /* azureguest (default), sevsnpvm, tdxvm */
+    char *attest_api_version;     /* default per protocol */
+    char *attest_expect_tee;      /* auto (default), sevsnpvm, tdxvm */
+    char *attest_token_cache;     /* token cache file, unset = no cache */
+    char **attest_client_payload; /* NULL-terminated "key=value" */
+    char *attest_event_log;       /* TCG log path */
+    char *attest_os_release;      /* os-release(5) path */
+    char *imds_url;               /* Azure IMDS base URL */
     /* [keyvault] (secure key release) */
     char *keyvault_key;         /* https://<vault>/keys/<name>[/<version>] */
     char *keyvault_enc;         /* CKM_RSA_AES_KEY_WRAP | RSA_AES_KEY_WRAP_256 (default) | _384 */
@@ -63,7 +71,6 @@ typedef struct AgentConfig {
     char *keyvault_signer_ca;   /* PEM roots for the release JWS; default: the system store */
     /* [identity] (the vault's bearer token) */
     char *identity_source; /* imds (default), file, env */
-    char *identity_imds_url;
     char *identity_client_id;
     char *identity_object_id;
     char *identity_msi_res_id;
@@ -105,6 +112,10 @@ int cmd_report(AgentContext *ctx, int argc, char **argv);
 void report_usage(FILE *f);
 int cmd_verify(AgentContext *ctx, int argc, char **argv);
 void verify_usage(FILE *f);
+int cmd_attest(AgentContext *ctx, int argc, char **argv);
+void attest_usage(FILE *f);
+int cmd_evidence(AgentContext *ctx, int argc, char **argv);
+void evidence_usage(FILE *f);
 int cmd_release(AgentContext *ctx, int argc, char **argv);
 void release_usage(FILE *f);
 

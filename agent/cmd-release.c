@@ -57,7 +57,7 @@ typedef struct ReleaseRun {
 } ReleaseRun;
 
 void release_usage(FILE *f) {
-    fprintf(f, "usage: cvm-agent release [options]\n"
+    fprintf(f, "Usage: cvm-agent release [OPTIONS]\n"
                "Release a Key Vault / Managed HSM key into this VM: the key's release policy\n"
                "is checked against the attestation token, the vault's signed answer is\n"
                "verified and the key is unwrapped inside the vTPM.\n"
@@ -149,7 +149,7 @@ static int resolve_config(ReleaseRun *run) {
     if (!run->o->token)
         return log_error_errno(-EINVAL, "release: give --token F (an MAA token from "
                                         "attestation)");
-    if (!cfg->attestation_url)
+    if (!cfg->attest_url)
         return log_error_errno(-EINVAL, "release: set [attestation] url: the token is verified "
                                         "against that issuer before it is sent");
     return 0;
@@ -187,10 +187,10 @@ static int verify_target_token(ReleaseRun *run) {
     if (r < 0)
         return r;
     TokenExpect expect = {
-        .issuer = run->ctx->cfg.attestation_url,
+        .issuer = run->ctx->cfg.attest_url,
         .transfer_key = tk,
         .attestation_type = "azurevm",
-        .leeway_s = run->ctx->cfg.attestation_leeway_ms / 1000,
+        .leeway_s = run->ctx->cfg.attest_leeway_ms / 1000,
         .now = run->now,
     };
     TokenKeys keys = {.state_dir = run->ctx->cfg.state_dir, .http = &run->http};
@@ -212,7 +212,7 @@ static int verify_target_token(ReleaseRun *run) {
 static int get_bearer(ReleaseRun *run) {
     const AgentConfig *cfg = &run->ctx->cfg;
     IdentityConfig ic = {
-        .imds_url = cfg->identity_imds_url,
+        .imds_url = cfg->imds_url,
         .client_id = cfg->identity_client_id,
         .object_id = cfg->identity_object_id,
         .msi_res_id = cfg->identity_msi_res_id,

@@ -16,15 +16,17 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/args.h"
 #include "agent/hcl.h"
 #include "agent/report-tdx.h"
 #include "agent/verify-snp.h"
+#include "agent/verify-tdx.h"
 #include "agent/verify.h"
-#include "common/codec.h"
 #include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "snp/snp.h"
+#include "tdx/tdx.h"
 #include "tpm/tpm.h"
 
 #define REPORT_VTPM_DEADLINE_MS 10000u /* the paravisor answers in well under a second */
@@ -46,22 +48,30 @@ void report_usage(FILE *f) {
                "      --vmpl N           VMPL to request (0..3, default 0; not for vtpm)\n"
                "      --out FILE         write the raw report (SNP report or HCL report)\n"
                "      --certs-out FILE   write the certificate table (configfs, sev-guest)\n"
-               "      --verify           verify the report to the AMD root (certificates from the\n"
-               "                         report, the cache, THIM or AMD KDS)\n"
+               "      --verify           verify as 'cvm-agent verify' does: SNP to the AMD\n"
+               "                         root (certificates from the report, the cache, THIM\n"
+               "                         or AMD KDS) at the VMPL asked for (vtpm: 0, and the\n"
+               "                         runtime claims bound); TDX: the TD quote (for a TDX\n"
+               "                         HCL report fetched from IMDS); not for tdx-guest\n"
                "      --allow-debug      with --verify: accept a debug guest\n"
-               "      --timeout DURATION vtpm: how long to wait for a fresh report (default 10s)\n"
+               "      --timeout DURATION vtpm: how long to wait for a fresh report\n"
+               "                         (default 10s)\n"
                "      --json             print a JSON object\n"
                "  -h, --help             this help\n"
                "\n"
                "Exit status: 0 success, 1 not verified, 2 usage error, 3 transient, 4 platform.\n");
 }
 
-static bool path_exists(const char *p) {
-    struct stat st;
-    return p && stat(p, &st) == 0;
-}
+typedef struct ReportOptions {
+    const char *source, *out_path, *certs_path;
+    uint8_t data[64];
+    bool have_data, json, verify, allow_debug;
+    uint32_t vmpl;
+    uint64_t deadline_ms;
+} ReportOptions;
 
-int cmd_report(AgentContext *ctx, int argc, char **argv) {
+/* 0, 1 after --help, or a CvmExit > 1 (logged). */
+static int parse_options(int argc, char **argv, ReportOptions *o) {
     enum {
         OPT_SOURCE = 0x100,
         OPT_REPORT_DATA,
@@ -86,187 +96,326 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *source = ctx->cfg.report_source, *out_path = NULL, *certs_path = NULL;
-    uint8_t data[64] = {0};
-    bool have_data = false, json = false, verify = false, allow_debug = false;
-    uint32_t vmpl = 0;
-    uint64_t deadline_ms = REPORT_VTPM_DEADLINE_MS;
-    int c, r;
-
+    int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
-        case 'h': report_usage(stdout); return CVM_EXIT_OK;
-        case OPT_SOURCE: source = optarg; break;
-        case OPT_REPORT_DATA: {
-            _cleanup_free_ uint8_t *b = NULL;
-            size_t n = 0;
-            if (hex_decode(optarg, strlen(optarg), &b, &n) < 0 || n > 64)
-                return log_error("--report-data wants up to 64 bytes of hex, not '%s'", optarg),
-                       CVM_EXIT_USAGE;
-            memset(data, 0, sizeof(data));
-            memcpy(data, b, n);
-            have_data = true;
+        case 'h': report_usage(stdout); return 1;
+        case OPT_SOURCE: o->source = optarg; break;
+        case OPT_REPORT_DATA:
+            memset(o->data, 0, sizeof(o->data));
+            if (agent_parse_hex("--report-data", optarg, o->data, sizeof(o->data), false, NULL) < 0)
+                return CVM_EXIT_USAGE;
+            o->have_data = true;
             break;
-        }
         case OPT_VMPL:
-            if (parse_u32(optarg, &vmpl) < 0 || vmpl > 3)
+            if (parse_u32(optarg, &o->vmpl) < 0 || o->vmpl > 3)
                 return log_error("--vmpl wants 0..3, not '%s'", optarg), CVM_EXIT_USAGE;
             break;
-        case OPT_OUT: out_path = optarg; break;
-        case OPT_CERTS_OUT: certs_path = optarg; break;
-        case OPT_VERIFY: verify = true; break;
-        case OPT_ALLOW_DEBUG: allow_debug = true; break;
+        case OPT_OUT: o->out_path = optarg; break;
+        case OPT_CERTS_OUT: o->certs_path = optarg; break;
+        case OPT_VERIFY: o->verify = true; break;
+        case OPT_ALLOW_DEBUG: o->allow_debug = true; break;
         case OPT_TIMEOUT:
-            if (parse_duration_ms(optarg, &deadline_ms) < 0)
+            if (parse_duration_ms(optarg, &o->deadline_ms) < 0)
                 return log_error("--timeout wants a duration such as 10s, not '%s'", optarg),
                        CVM_EXIT_USAGE;
             break;
-        case OPT_JSON: json = true; break;
+        case OPT_JSON: o->json = true; break;
         default: fprintf(stderr, "see 'cvm-agent report --help'\n"); return CVM_EXIT_USAGE;
         }
     }
     if (optind < argc)
         return log_error("report: unexpected argument '%s'", argv[optind]), CVM_EXIT_USAGE;
-    if (report_tdx_is_source(source)) {
-        if (vmpl != 0 || certs_path || verify)
-            return log_error("--vmpl, --certs-out and --verify do not apply to '%s'; verify a TD "
-                             "quote with 'cvm-agent verify --tdx-quote'",
-                             source),
-                   CVM_EXIT_USAGE;
-        return report_tdx_command(ctx, source, have_data ? data : NULL, deadline_ms, out_path,
-                                  json);
-    }
+    if (o->allow_debug && !o->verify)
+        return log_error("--allow-debug goes with --verify"), CVM_EXIT_USAGE;
+    return 0;
+}
 
-    const char *tsm = ctx->cfg.snp_configfs_tsm ? ctx->cfg.snp_configfs_tsm : SNP_CONFIGFS_TSM;
-    const char *dev = ctx->cfg.snp_device ? ctx->cfg.snp_device : SNP_SEV_GUEST_DEVICE;
-    if (!source) {
-        /* configfs-tsm is the kernel's preferred interface; then the ioctl;
-         * then the Azure vTPM (whose paravisor hides /dev/sev-guest) */
-        if (path_exists(tsm))
-            source = "configfs";
-        else if (path_exists(dev))
-            source = "sev-guest";
-        else
-            source = "vtpm";
-        log_debug("report source: %s", source);
-    }
-    if (!streq(source, "configfs") && !streq(source, "sev-guest") && !streq(source, "vtpm"))
-        return log_error("--source wants configfs, sev-guest or vtpm, not '%s'", source),
-               CVM_EXIT_USAGE;
-    if (streq(source, "vtpm") && vmpl != 0)
-        return log_error("--vmpl does not apply to the vtpm source"), CVM_EXIT_USAGE;
+static void anchors_free(STACK_OF(X509) * *a) {
+    sk_X509_pop_free(*a, X509_free);
+}
 
-    _cleanup_free_ uint8_t *raw = NULL, *certs = NULL;
-    _cleanup_free_ char *provider = NULL;
-    size_t raw_len = 0, certs_len = 0;
-    if (streq(source, "configfs")) {
-        r = snp_tsm_get_report(tsm, data, vmpl, &raw, &raw_len, &certs, &certs_len, &provider);
-        if (r == -EBUSY)
-            return log_error("configfs-tsm: another writer kept changing the report entry under "
-                             "'%s'; try again",
-                             tsm),
-                   CVM_EXIT_TRANSIENT;
-        if (r < 0)
-            return log_error_errno(r, "cannot get a report through configfs-tsm '%s': %s", tsm,
-                                   strerror(-r)),
-                   CVM_EXIT_PLATFORM;
-    } else if (streq(source, "sev-guest")) {
-        r = snp_guest_get_report(dev, data, vmpl, &raw, &raw_len, &certs, &certs_len);
-        if (r < 0)
-            return log_error_errno(r, "cannot get a report from '%s': %s", dev, strerror(-r)),
-                   CVM_EXIT_PLATFORM;
-    } else {
-        r = hcl_vtpm_read(ctx->cfg.tcti, have_data ? data : NULL, deadline_ms, &raw, &raw_len);
-        if (r == -ETIMEDOUT)
-            return CVM_EXIT_TRANSIENT;
-        if (r < 0)
-            return CVM_EXIT_PLATFORM;
-    }
-    if (out_path && (r = write_file_atomic(out_path, raw, raw_len, 0644)) < 0)
-        return log_error_errno(r, "cannot write '%s': %s", out_path, strerror(-r)),
-               CVM_EXIT_PLATFORM;
-    if (certs_path && certs && (r = write_file_atomic(certs_path, certs, certs_len, 0644)) < 0)
-        return log_error_errno(r, "cannot write '%s': %s", certs_path, strerror(-r)),
-               CVM_EXIT_PLATFORM;
+/* What `report --verify` verifies with: the [trust] anchors (announced), now. */
+static int verify_options(AgentContext *ctx, const ReportOptions *ro, STACK_OF(X509) * *anchors,
+                          VerifyOptions *vo, cJSON *out) {
+    static const char *none[] = {NULL};
+    _cleanup_free_ char *desc = NULL;
+    char at[32];
+    *vo = (VerifyOptions){.at = now_realtime_s(),
+                          .vmpl = -1,
+                          .allow_debug = ro->allow_debug,
+                          .crl_max_age_s = (int64_t)(ctx->cfg.tdx_crl_max_age_ms / 1000)};
+    vo->measurements = none;
+    vo->crls = none;
+    vo->trust_anchors = (const char **)ctx->cfg.trust_anchors;
+    if (agent_load_anchors((const char *const *)ctx->cfg.trust_anchors, anchors) < 0)
+        return -EINVAL;
+    vo->anchors = *anchors;
+    desc = agent_trust_anchor_string(*anchors);
+    if (!desc)
+        return -ENOMEM;
+    if (*anchors)
+        agent_announce_anchors(desc);
+    agent_format_time(vo->at, at);
+    if (json_add_string(out, "trust_anchor", desc) < 0 || json_add_string(out, "at", at) < 0)
+        return -ENOMEM;
+    return 0;
+}
 
-    _cleanup_json_ cJSON *out = cJSON_CreateObject();
-    if (!out || json_add_string(out, "source", source) < 0)
-        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
-    if (provider)
-        json_add_string(out, "provider", provider);
-
-    const uint8_t *snp_bytes = raw;
-    size_t snp_len = raw_len;
-    if (streq(source, "vtpm")) {
-        HclReport h;
-        const char *err = NULL;
-        _cleanup_free_ char *expected = NULL;
-        if (hcl_report_parse(raw, raw_len, &h, &err) < 0)
-            return log_error("the vTPM's HCL report: %s", err), CVM_EXIT_PLATFORM;
-        json_add_string(out, "report_type", hcl_report_type_name(h.report_type));
-        json_add_bool(out, "runtime_data_bound", hcl_runtime_data_bound(&h, &expected));
-        _cleanup_json_ cJSON *claims = NULL;
-        uint8_t ud[HCL_USER_DATA_SIZE];
-        if (hcl_runtime_claims(&h, &claims) == 0 && hcl_user_data(claims, ud) == 0)
-            json_add_hex(out, "user_data", ud, sizeof(ud));
-        if (h.report_type != HCL_REPORT_SNP) {
-            cJSON *hw = cJSON_AddObjectToObject(out, "hw_report");
-            if (!hw || json_add_hex(hw, "report_data", h.report_data, 64) < 0)
-                return CVM_EXIT_PLATFORM;
-            if (verify)
-                log_warning("--verify applies to SNP reports only; for TDX use 'verify "
-                            "--hcl-report --td-quote'");
-            verify = false;
-            snp_bytes = NULL;
-        } else {
-            snp_bytes = h.hw_report;
-            snp_len = h.hw_report_len;
-        }
-    } else if (certs) {
-        SnpCertEntry e[SNP_CERT_TABLE_MAX];
-        size_t n = 0;
-        cJSON *arr = cJSON_AddArrayToObject(out, "certificates");
-        if (arr && snp_cert_table_parse(certs, certs_len, e, ELEMENTSOF(e), &n) == 0) {
-            static const char *const kinds[] = {"other", "vcek", "vlek", "ask", "ark"};
-            for (size_t i = 0; i < n; i++)
-                cJSON_AddItemToArray(arr, cJSON_CreateString(kinds[e[i].kind]));
-        }
-    }
-
-    int rc = CVM_EXIT_OK;
-    if (snp_bytes) {
-        SnpReport rep;
-        const char *err = NULL;
-        cJSON *ro = cJSON_AddObjectToObject(out, "report");
-        if (!ro)
-            return CVM_EXIT_PLATFORM;
-        r = snp_report_parse(snp_bytes, snp_len, &rep, &err);
-        if (r < 0)
-            return log_error("the %s report does not parse: %s", source, err), CVM_EXIT_PLATFORM;
-        if (have_data && !streq(source, "vtpm") && memcmp(rep.report_data, data, 64) != 0)
-            return log_error("the report does not carry the requested report data"),
-                   CVM_EXIT_PLATFORM;
-        if (verify) {
-            VerifyOptions vo = {.at = now_realtime_s(), .vmpl = -1, .allow_debug = allow_debug};
-            const char *none[] = {NULL};
-            vo.measurements = none;
-            vo.trust_anchors = (const char **)ctx->cfg.trust_anchors;
-            r = agent_snp_verify(ctx, &vo, &rep, streq(source, "vtpm") ? NULL : certs, certs_len,
-                                 ro);
-            if (r == -EINVAL || r == -ENOMEM)
-                return cvm_exit_from_errno(r);
-            rc = cvm_exit_from_errno(r);
-            if (r < 0) {
-                const char *why = json_get_string(ro, "reason");
-                log_error("the report did not verify: %s", why ? why : "?");
-            }
-        } else if (snp_report_to_json(&rep, ro) < 0)
-            return CVM_EXIT_PLATFORM;
-    }
-    if (json) {
+static int print_result(const ReportOptions *o, const cJSON *out, int rc) {
+    if (o->json) {
         if (agent_print_json(out) != CVM_EXIT_OK)
             return CVM_EXIT_PLATFORM;
     } else
         agent_print_text(out);
     return rc;
+}
+
+/* --source tdx-guest|tdx-configfs|azure-tdx; with --verify the TD quote is
+ * verified (and for azure-tdx the runtime claims must be bound). */
+static int report_tdx_source(AgentContext *ctx, const ReportOptions *o, const char *source) {
+    _cleanup_json_ cJSON *out = cJSON_CreateObject();
+    _cleanup_free_ uint8_t *ev = NULL;
+    _cleanup_(anchors_free) STACK_OF(X509) *anchors = NULL;
+    size_t ev_len = 0;
+    int r, rc = CVM_EXIT_OK;
+    if (o->vmpl != 0 || o->certs_path)
+        return log_error("--vmpl and --certs-out do not apply to '%s'", source), CVM_EXIT_USAGE;
+    if (o->verify && streq(source, "tdx-guest"))
+        return log_error("a TDREPORT cannot be verified off the platform that made it; for a "
+                         "verifiable TD quote use --source tdx-configfs or azure-tdx"),
+               CVM_EXIT_USAGE;
+    if (!out)
+        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    r = report_tdx(ctx, source, o->have_data ? o->data : NULL, o->deadline_ms, &ev, &ev_len, out);
+    if (r == -EINVAL)
+        return CVM_EXIT_USAGE;
+    if (r < 0) /* the platform's or the network's, never the user's */
+        return cvm_exit_from_errno(r) == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT
+                                                            : CVM_EXIT_PLATFORM;
+    if (o->out_path && (r = write_file_atomic(o->out_path, ev, ev_len, 0644)) < 0)
+        return log_error_errno(r, "cannot write '%s': %s", o->out_path, strerror(-r)),
+               CVM_EXIT_PLATFORM;
+    if (o->verify) {
+        VerifyOptions vo;
+        cJSON *q = cJSON_AddObjectToObject(out, "verification");
+        if (!q || (r = verify_options(ctx, o, &anchors, &vo, q)) < 0)
+            return r == -EINVAL ? CVM_EXIT_USAGE : CVM_EXIT_PLATFORM;
+        r = verify_tdx_quote_bytes(&vo, ev, ev_len, "the TD quote", q, NULL);
+        if (r == -EINVAL || r == -ENOMEM)
+            return cvm_exit_from_errno(r);
+        bool bound = true;
+        if (r == 0 && json_get_bool(out, "runtime_data_bound", &bound) == 0 && !bound)
+            r = verify_fail(q, -EKEYREJECTED,
+                            "the HCL report's runtime claims are not bound to "
+                            "its TDREPORT (runtime_data_bound: false)");
+        rc = cvm_exit_from_errno(r);
+        if (r < 0)
+            log_error("the report did not verify: %s", json_get_string(q, "reason") ?: "?");
+    }
+    return print_result(o, out, rc);
+}
+
+static bool path_exists(const char *p) {
+    struct stat st;
+    return p && stat(p, &st) == 0;
+}
+
+/* Without --source: [snp] report-source, else the first interface that
+ * exists: configfs-tsm is the kernel's preferred one, then the ioctl, then
+ * the Azure vTPM (whose paravisor hides /dev/sev-guest). */
+static const char *pick_source(const char *tsm, const char *dev) {
+    const char *source = path_exists(tsm) ? "configfs" : path_exists(dev) ? "sev-guest" : "vtpm";
+    log_debug("report source: %s", source);
+    return source;
+}
+
+typedef struct Evidence {
+    uint8_t *raw, *certs;
+    size_t raw_len, certs_len;
+    char *provider;
+} Evidence;
+
+static void evidence_done(Evidence *e) {
+    free(e->raw);
+    free(e->certs);
+    free(e->provider);
+}
+
+/* Obtains the report (and certificate table) from source; a CvmExit, or
+ * -ENODEV when configfs-tsm is not SEV-SNP's and the caller may try TDX. */
+static int obtain(AgentContext *ctx, const ReportOptions *o, const char *source, const char *tsm,
+                  const char *dev, bool picked, Evidence *e) {
+    int r;
+    if (streq(source, "configfs")) {
+        r = snp_tsm_get_report(tsm, o->data, o->vmpl, &e->raw, &e->raw_len, &e->certs,
+                               &e->certs_len, &e->provider);
+        if (r == -ENODEV && picked)
+            return r;
+        if (r == -EBUSY)
+            return log_error("configfs-tsm: another writer kept changing the report entry under "
+                             "'%s'; try again",
+                             tsm),
+                   CVM_EXIT_TRANSIENT;
+        if (r == -ENODEV)
+            return log_error("configfs-tsm '%s' is not the SEV-SNP provider (sev_guest); on a "
+                             "TDX VM use --source tdx-configfs",
+                             tsm),
+                   CVM_EXIT_PLATFORM;
+        if (r < 0)
+            return log_error_errno(r, "cannot get a report through configfs-tsm '%s': %s", tsm,
+                                   strerror(-r)),
+                   CVM_EXIT_PLATFORM;
+    } else if (streq(source, "sev-guest")) {
+        r = snp_guest_get_report(dev, o->data, o->vmpl, &e->raw, &e->raw_len, &e->certs,
+                                 &e->certs_len);
+        if (r < 0)
+            return log_error_errno(r, "cannot get a report from '%s': %s", dev, strerror(-r)),
+                   CVM_EXIT_PLATFORM;
+    } else {
+        r = hcl_vtpm_read(ctx->cfg.tcti, o->have_data ? o->data : NULL, o->deadline_ms, &e->raw,
+                          &e->raw_len);
+        if (r == -ETIMEDOUT)
+            return CVM_EXIT_TRANSIENT;
+        if (r < 0)
+            return CVM_EXIT_PLATFORM;
+    }
+    if (o->out_path && (r = write_file_atomic(o->out_path, e->raw, e->raw_len, 0644)) < 0)
+        return log_error_errno(r, "cannot write '%s': %s", o->out_path, strerror(-r)),
+               CVM_EXIT_PLATFORM;
+    if (o->certs_path && e->certs &&
+        (r = write_file_atomic(o->certs_path, e->certs, e->certs_len, 0644)) < 0)
+        return log_error_errno(r, "cannot write '%s': %s", o->certs_path, strerror(-r)),
+               CVM_EXIT_PLATFORM;
+    return CVM_EXIT_OK;
+}
+
+static void list_certificates(const Evidence *e, cJSON *out) {
+    static const char *const kinds[] = {"other", "vcek", "vlek", "ask", "ark"};
+    SnpCertEntry ent[SNP_CERT_TABLE_MAX];
+    size_t n = 0;
+    cJSON *arr = cJSON_AddArrayToObject(out, "certificates");
+    if (arr && snp_cert_table_parse(e->certs, e->certs_len, ent, ELEMENTSOF(ent), &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(kinds[ent[i].kind]));
+}
+
+/* The vTPM's HCL report: header fields; *ret_snp the SNP report inside, or
+ * NULL for a TDX one (decoded here; verified through its TD quote). */
+static int decode_hcl(const Evidence *e, cJSON *out, HclReport *h, const uint8_t **ret_snp) {
+    const char *err = NULL;
+    _cleanup_json_ cJSON *claims = NULL;
+    uint8_t ud[HCL_USER_DATA_SIZE];
+    TdxTdReport t;
+    bool hashes_ok = false;
+    if (hcl_report_parse(e->raw, e->raw_len, h, &err) < 0)
+        return log_error("the vTPM's HCL report: %s", err), -EBADMSG;
+    if (json_add_string(out, "report_type", hcl_report_type_name(h->report_type)) < 0 ||
+        json_add_bool(out, "runtime_data_bound", hcl_runtime_data_bound(h, NULL)) < 0)
+        return -ENOMEM;
+    if (hcl_runtime_claims(h, &claims) == 0 && hcl_user_data(claims, ud) == 0)
+        json_add_hex(out, "user_data", ud, sizeof(ud));
+    *ret_snp = h->report_type == HCL_REPORT_SNP ? h->hw_report : NULL;
+    if (h->report_type != HCL_REPORT_TDX)
+        return 0;
+    cJSON *td = cJSON_AddObjectToObject(out, "tdreport");
+    if (!td || h->hw_report_len < TDX_TDREPORT_SIZE ||
+        tdx_report_parse(h->hw_report, TDX_TDREPORT_SIZE, false, &t) < 0)
+        return log_error("the HCL report's TDREPORT does not parse"), -EBADMSG;
+    return verify_tdx_tdreport_json(&t, td, &hashes_ok);
+}
+
+/* Decodes (and with --verify verifies) an SNP report; a CvmExit. */
+static int report_snp(AgentContext *ctx, const ReportOptions *o, const char *source,
+                      const Evidence *e, const uint8_t *snp, size_t snp_len, cJSON *out) {
+    SnpReport rep;
+    const char *err = NULL;
+    bool vtpm = streq(source, "vtpm");
+    cJSON *ro = cJSON_AddObjectToObject(out, "report");
+    if (!ro)
+        return CVM_EXIT_PLATFORM;
+    if (snp_report_parse(snp, snp_len, &rep, &err) < 0)
+        return log_error("the %s report does not parse: %s", source, err), CVM_EXIT_PLATFORM;
+    if (o->have_data && !vtpm && memcmp(rep.report_data, o->data, 64) != 0)
+        return log_error("the report does not carry the requested report data"), CVM_EXIT_PLATFORM;
+    if (!o->verify)
+        return snp_report_to_json(&rep, ro) < 0 ? CVM_EXIT_PLATFORM : CVM_EXIT_OK;
+    _cleanup_(anchors_free) STACK_OF(X509) *anchors = NULL;
+    VerifyOptions vo;
+    SnpPolicy policy;
+    int r = verify_options(ctx, o, &anchors, &vo, ro);
+    if (r < 0)
+        return r == -EINVAL ? CVM_EXIT_USAGE : CVM_EXIT_PLATFORM;
+    snp_policy_init(&policy);
+    policy.allow_debug = o->allow_debug;
+    policy.vmpl = vtpm ? 0 : (int)o->vmpl; /* the paravisor's VMPL 0, or the one asked for */
+    r = agent_snp_verify(ctx, &vo, &rep, vtpm ? NULL : e->certs, e->certs_len, &policy, ro);
+    if (r == -EINVAL || r == -ENOMEM)
+        return cvm_exit_from_errno(r);
+    bool bound = false;
+    if (r == 0 && vtpm && (json_get_bool(out, "runtime_data_bound", &bound) < 0 || !bound))
+        r = verify_fail(ro, -EKEYREJECTED,
+                        "the HCL report's runtime claims are not bound to its "
+                        "SNP report (runtime_data_bound: false)");
+    if (r < 0)
+        log_error("the report did not verify: %s", json_get_string(ro, "reason") ?: "?");
+    return cvm_exit_from_errno(r);
+}
+
+int cmd_report(AgentContext *ctx, int argc, char **argv) {
+    ReportOptions o = {.source = ctx->cfg.report_source, .deadline_ms = REPORT_VTPM_DEADLINE_MS};
+    _cleanup_(evidence_done) Evidence e = {0};
+    HclReport h;
+    int rc = parse_options(argc, argv, &o);
+    if (rc != 0)
+        return rc == 1 ? CVM_EXIT_OK : rc;
+    if (report_tdx_is_source(o.source))
+        return report_tdx_source(ctx, &o, o.source);
+
+    const char *tsm = ctx->cfg.snp_configfs_tsm ? ctx->cfg.snp_configfs_tsm : SNP_CONFIGFS_TSM;
+    const char *dev = ctx->cfg.snp_device ? ctx->cfg.snp_device : SNP_SEV_GUEST_DEVICE;
+    bool picked = !o.source;
+    const char *source = picked ? pick_source(tsm, dev) : o.source;
+    if (!streq(source, "configfs") && !streq(source, "sev-guest") && !streq(source, "vtpm"))
+        return log_error("--source wants configfs, sev-guest or vtpm, not '%s'", source),
+               CVM_EXIT_USAGE;
+    if (streq(source, "vtpm") && o.vmpl != 0)
+        return log_error("--vmpl does not apply to the vtpm source"), CVM_EXIT_USAGE;
+    rc = obtain(ctx, &o, source, tsm, dev, picked, &e);
+    /* configfs-tsm serves SNP and TDX alike: its provider says which */
+    if (rc == -ENODEV) {
+        log_debug("configfs-tsm '%s' is not sev_guest; trying tdx_guest", tsm);
+        if (!ctx->cfg.tdx_configfs_tsm && !(ctx->cfg.tdx_configfs_tsm = strdup(tsm)))
+            return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+        return report_tdx_source(ctx, &o, "tdx-configfs");
+    }
+    if (rc != CVM_EXIT_OK)
+        return rc;
+    _cleanup_json_ cJSON *out = cJSON_CreateObject();
+    if (!out || json_add_string(out, "source", source) < 0 ||
+        (e.provider && json_add_string(out, "provider", e.provider) < 0))
+        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    const uint8_t *snp = e.raw;
+    size_t snp_len = e.raw_len;
+    if (streq(source, "vtpm")) {
+        int r = decode_hcl(&e, out, &h, &snp);
+        if (r < 0)
+            return CVM_EXIT_PLATFORM;
+        snp_len = h.hw_report_len;
+        /* a TDX HCL report is verified through the TD quote for its TDREPORT */
+        if (!snp && o.verify && h.report_type == HCL_REPORT_TDX) {
+            ReportOptions q = o;
+            q.have_data = false; /* the report read above already carries it */
+            return report_tdx_source(ctx, &q, "azure-tdx");
+        }
+        if (!snp && o.verify)
+            return log_error("the HCL report holds a '%s' report, which --verify cannot check",
+                             hcl_report_type_name(h.report_type)),
+                   CVM_EXIT_REJECTED;
+    } else if (e.certs)
+        list_certificates(&e, out);
+    rc = snp ? report_snp(ctx, &o, source, &e, snp, snp_len, out) : CVM_EXIT_OK;
+    if (rc == CVM_EXIT_USAGE || rc == CVM_EXIT_PLATFORM || rc == CVM_EXIT_TRANSIENT)
+        return rc;
+    return print_result(&o, out, rc);
 }

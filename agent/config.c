@@ -59,9 +59,16 @@ static const ConfigKey config_keys[] = {
     KEY("tdx", "imds-url", KEY_STRING, tdx_imds_url),
     KEY("tdx", "crl-max-age", KEY_DURATION, tdx_crl_max_age_ms),
     KEY("trust", "anchor", KEY_STRING_LIST, trust_anchors),
-    /* [attestation]: token verification */
-    KEY("attestation", "url", KEY_STRING, attestation_url),
-    KEY("attestation", "leeway", KEY_DURATION, attestation_leeway_ms),
+    KEY("attestation", "url", KEY_STRING, attest_url),
+    KEY("attestation", "leeway", KEY_DURATION, attest_leeway_ms),
+    KEY("attestation", "protocol", KEY_STRING, attest_protocol),
+    KEY("attestation", "api-version", KEY_STRING, attest_api_version),
+    KEY("attestation", "expect-tee", KEY_STRING, attest_expect_tee),
+    KEY("attestation", "token-cache", KEY_STRING, attest_token_cache),
+    KEY("attestation", "client-payload", KEY_STRING_LIST, attest_client_payload),
+    KEY("attestation", "event-log", KEY_STRING, attest_event_log),
+    KEY("attestation", "os-release", KEY_STRING, attest_os_release),
+    KEY("imds", "url", KEY_STRING, imds_url),
     /* [keyvault], [identity]: secure key release */
     KEY("keyvault", "key", KEY_STRING, keyvault_key),
     KEY("keyvault", "enc", KEY_STRING, keyvault_enc),
@@ -70,7 +77,6 @@ static const ConfigKey config_keys[] = {
     KEY("keyvault", "signer-host", KEY_STRING, keyvault_signer_host),
     KEY("keyvault", "signer-ca", KEY_STRING, keyvault_signer_ca),
     KEY("identity", "source", KEY_STRING, identity_source),
-    KEY("identity", "imds-url", KEY_STRING, identity_imds_url),
     KEY("identity", "client-id", KEY_STRING, identity_client_id),
     KEY("identity", "object-id", KEY_STRING, identity_object_id),
     KEY("identity", "msi-res-id", KEY_STRING, identity_msi_res_id),
@@ -87,7 +93,7 @@ void agent_config_init(AgentConfig *cfg) {
         .snp_kds = true,
         .snp_crl = SNP_CRL_BEST_EFFORT,
         .tdx_crl_max_age_ms = UINT64_C(1000) * TDX_CRL_MAX_AGE_DEFAULT,
-        .attestation_leeway_ms = 5 * 60 * 1000,
+        .attest_leeway_ms = 5 * 60 * 1000,
     };
 }
 

@@ -17,9 +17,13 @@
 
 /* The command table, sorted; a command is listed only once it works. */
 static const AgentCommand commands[] = {
-    {"report", "obtain and print this VM's hardware report", cmd_report, report_usage},
-    {"verify", "verify evidence offline, from files", cmd_verify, verify_usage},
+    {"attest", "attest this VM to Microsoft Azure Attestation, print the token", cmd_attest,
+     attest_usage},
+    {"evidence", "collect this VM's attestation evidence (reports, TPM quote, keys)", cmd_evidence,
+     evidence_usage},
     {"release", "release a Key Vault / Managed HSM key into this VM", cmd_release, release_usage},
+    {"report", "obtain and print this VM's hardware report", cmd_report, report_usage},
+    {"verify", "verify evidence from files", cmd_verify, verify_usage},
     {NULL, NULL, NULL, NULL}, /* sentinel */
 };
 
@@ -71,7 +75,16 @@ static void context_done(AgentContext *ctx) {
     agent_config_done(&ctx->cfg);
 }
 
-static int run(int argc, char **argv) {
+/* The global options, as given. */
+typedef struct GlobalOptions {
+    const char *config_path, *tcti, *state_dir, *log_level;
+    const char **overrides; /* -o, NULL-terminated */
+    int verbosity;          /* -1 quiet, 0 default, >0 verbose */
+    bool help;
+} GlobalOptions;
+
+/* 0 to go on, 1 when done (--version), or a CvmExit > 1 (logged). */
+static int parse_global_options(int argc, char **argv, GlobalOptions *g) {
     enum { OPT_STATE_DIR = 0x100, OPT_LOG_LEVEL, OPT_VERSION };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -84,63 +97,34 @@ static int run(int argc, char **argv) {
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
-    _cleanup_(context_done) AgentContext ctx_storage = {0};
-    AgentContext *ctx = &ctx_storage;
-    const char *config_path = NULL, *tcti = NULL, *state_dir = NULL, *log_level = NULL;
-    _cleanup_free_ const char **overrides = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_overrides = 0;
-    int verbosity = 0, c;
-    bool help = false;
-
-    if (!overrides)
-        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
-    agent_config_init(&ctx->cfg);
-
+    int c;
     /* '+': stop at the command name; its options are its own */
     while ((c = getopt_long(argc, argv, "+c:T:o:vqh", options, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case 'T': tcti = optarg; break;
-        case OPT_STATE_DIR: state_dir = optarg; break;
-        case 'o': overrides[n_overrides++] = optarg; break;
-        case 'v': verbosity++; break;
-        case 'q': verbosity = -1; break;
-        case OPT_LOG_LEVEL: log_level = optarg; break;
-        case 'h': help = true; break;
-        case OPT_VERSION: printf("cvm-agent %s\n", PACKAGE_VERSION); return CVM_EXIT_OK;
+        case 'c': g->config_path = optarg; break;
+        case 'T': g->tcti = optarg; break;
+        case OPT_STATE_DIR: g->state_dir = optarg; break;
+        case 'o': g->overrides[n_overrides++] = optarg; break;
+        case 'v': g->verbosity++; break;
+        case 'q': g->verbosity = -1; break;
+        case OPT_LOG_LEVEL: g->log_level = optarg; break;
+        case 'h': g->help = true; break;
+        case OPT_VERSION: printf("cvm-agent %s\n", PACKAGE_VERSION); return 1;
         default: /* getopt named the bad option */
             fprintf(stderr, "see 'cvm-agent --help'\n");
             return CVM_EXIT_USAGE;
         }
     }
-    if (help) {
-        if (optind < argc)
-            return help_for(argv[optind]);
-        usage(stdout);
-        return CVM_EXIT_OK;
-    }
-    if (optind >= argc) {
-        usage(stderr);
-        log_error("no command given");
-        return CVM_EXIT_USAGE;
-    }
-    if (streq(argv[optind], "help")) {
-        if (optind + 1 < argc)
-            return help_for(argv[optind + 1]);
-        usage(stdout);
-        return CVM_EXIT_OK;
-    }
-    const AgentCommand *cmd = find_command(argv[optind]);
-    if (!cmd) {
-        log_error("unknown command '%s'; see 'cvm-agent --help'", argv[optind]);
-        return CVM_EXIT_USAGE;
-    }
+    return 0;
+}
 
-    /* configuration: defaults < file < environment < command line */
-    bool explicit_config = config_path != NULL;
+/* Configuration: defaults < file < environment < command line. A CvmExit. */
+static int configure(AgentContext *ctx, const GlobalOptions *g) {
+    const char *config_path = g->config_path, *tcti = g->tcti;
     if (!config_path)
         config_path = secure_getenv("CVM_AGENT_CONFIG");
-    explicit_config = explicit_config || config_path;
+    bool explicit_config = config_path != NULL;
     if (!config_path)
         config_path = AGENT_DEFAULT_CONFIG;
     int r = agent_config_load(&ctx->cfg, config_path);
@@ -157,16 +141,16 @@ static int run(int argc, char **argv) {
     const char *env_tcti = secure_getenv("CVM_AGENT_TCTI");
     if (env_tcti && *env_tcti && !tcti)
         tcti = env_tcti;
-    for (size_t i = 0; i < n_overrides; i++)
-        if (agent_config_set(&ctx->cfg, overrides[i]) < 0)
+    for (const char **o = g->overrides; *o; o++)
+        if (agent_config_set(&ctx->cfg, *o) < 0)
             return CVM_EXIT_USAGE;
     if (tcti) {
         free(ctx->cfg.tcti);
         ctx->cfg.tcti = strdup(tcti);
     }
-    if (state_dir) {
+    if (g->state_dir) {
         free(ctx->cfg.state_dir);
-        ctx->cfg.state_dir = strdup(state_dir);
+        ctx->cfg.state_dir = strdup(g->state_dir);
     }
     if (!ctx->cfg.tcti)
         ctx->cfg.tcti = strdup(AGENT_DEFAULT_TCTI);
@@ -174,27 +158,73 @@ static int run(int argc, char **argv) {
         ctx->cfg.state_dir = strdup(AGENT_DEFAULT_STATE_DIR);
     if (!ctx->cfg.tcti || !ctx->cfg.state_dir)
         return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    return CVM_EXIT_OK;
+}
 
-    if (log_level || ctx->cfg.log_level) {
-        const char *l = log_level ? log_level : ctx->cfg.log_level;
+static int set_log_level(const AgentContext *ctx, const GlobalOptions *g) {
+    if (g->log_level || ctx->cfg.log_level) {
+        const char *l = g->log_level ? g->log_level : ctx->cfg.log_level;
         int level = log_level_from_string(l);
         if (level < 0)
             return log_error("unknown log level '%s'", l), CVM_EXIT_USAGE;
         log_set_max_level(level);
     }
-    if (verbosity < 0)
+    if (g->verbosity < 0)
         log_set_max_level(LOG_ERR);
-    else if (verbosity > 0)
-        log_set_max_level(log_get_max_level() + verbosity);
+    else if (g->verbosity > 0)
+        log_set_max_level(log_get_max_level() + g->verbosity);
+    return CVM_EXIT_OK;
+}
 
-    for (char **a = ctx->cfg.trust_anchors; a && *a; a++)
-        log_warning("non-production trust anchor '%s' is in use", *a);
+/* The command named at argv[optind] (help handled); NULL with *rc set. */
+static const AgentCommand *pick_command(int argc, char **argv, const GlobalOptions *g, int *rc) {
+    *rc = CVM_EXIT_OK;
+    if (g->help || (optind < argc && streq(argv[optind], "help"))) {
+        int next = g->help ? optind : optind + 1;
+        if (next < argc)
+            *rc = help_for(argv[next]);
+        else
+            usage(stdout);
+        return NULL;
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        log_error("no command given");
+        *rc = CVM_EXIT_USAGE;
+        return NULL;
+    }
+    const AgentCommand *cmd = find_command(argv[optind]);
+    if (!cmd) {
+        log_error("unknown command '%s'; see 'cvm-agent --help'", argv[optind]);
+        *rc = CVM_EXIT_USAGE;
+    }
+    return cmd;
+}
+
+static int run(int argc, char **argv) {
+    _cleanup_(context_done) AgentContext ctx = {0};
+    _cleanup_free_ const char **overrides = calloc((size_t)argc + 1, sizeof(char *));
+    GlobalOptions g = {.overrides = overrides};
+    int rc;
+
+    if (!overrides)
+        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    agent_config_init(&ctx.cfg);
+    rc = parse_global_options(argc, argv, &g);
+    if (rc != 0)
+        return rc == 1 ? CVM_EXIT_OK : rc;
+    const AgentCommand *cmd = pick_command(argc, argv, &g, &rc);
+    if (!cmd)
+        return rc;
+    if ((rc = configure(&ctx, &g)) != CVM_EXIT_OK || (rc = set_log_level(&ctx, &g)) != CVM_EXIT_OK)
+        return rc;
+    /* anchors from [trust] are announced by the command that uses them */
 
     /* the command parses its own options from argv[optind] on */
     int cmd_argc = argc - optind;
     char **cmd_argv = argv + optind;
     optind = 0; /* GNU getopt: full reinitialisation for the command's parse */
-    return cmd->run(ctx, cmd_argc, cmd_argv);
+    return cmd->run(&ctx, cmd_argc, cmd_argv);
 }
 
 int main(int argc, char **argv) {

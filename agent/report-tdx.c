@@ -8,11 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/hcl.h"
 #include "agent/report-tdx.h"
-#include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -93,13 +91,11 @@ static int azure_tdx(AgentContext *ctx, const uint8_t *data, uint64_t deadline_m
         return r;
     }
     /* the quote must be for this TDREPORT */
-    bool same = memcmp(tq.body.mrtd, t.td.mrtd, TDX_MR_SIZE) == 0 &&
-                memcmp(tq.body.rtmr, t.td.rtmr, sizeof(t.td.rtmr)) == 0 &&
-                memcmp(tq.body.report_data, t.report_data, TDX_REPORT_DATA_SIZE) == 0;
-    if (!same) {
+    const char *differs = NULL;
+    if (!tdx_quote_matches_report(&tq.body, &t, &differs)) {
         free(q);
-        return log_error_errno(-EBADMSG, "IMDS returned a quote for another TD report (MRTD, "
-                                         "RTMRs or REPORTDATA differ)");
+        return log_error_errno(-EBADMSG, "IMDS returned a quote for another TD report (%s differs)",
+                               differs);
     }
     *ret = q;
     *ret_len = qn;
@@ -165,37 +161,4 @@ int report_tdx(AgentContext *ctx, const char *source, const uint8_t *data, uint6
     if (streq(source, "azure-tdx"))
         return azure_tdx(ctx, data, deadline_ms, ret, ret_len, out);
     return log_error_errno(-EINVAL, "unknown TDX report source '%s'", source);
-}
-
-int report_tdx_command(AgentContext *ctx, const char *source, const uint8_t *data,
-                       uint64_t deadline_ms, const char *out_path, bool json) {
-    _cleanup_json_ cJSON *out = cJSON_CreateObject();
-    _cleanup_free_ uint8_t *ev = NULL;
-    size_t ev_len = 0;
-    int r;
-
-    if (!out)
-        return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
-    r = report_tdx(ctx, source, data, deadline_ms, &ev, &ev_len, out);
-    if (r == -EINVAL)
-        return CVM_EXIT_USAGE;
-    if (r < 0) {
-        /* errors here are the platform's or the network's, never the user's */
-        int ec = cvm_exit_from_errno(r);
-        return ec == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT : CVM_EXIT_PLATFORM;
-    }
-    if (out_path && (r = write_file_atomic(out_path, ev, ev_len, 0644)) < 0)
-        return log_error_errno(r, "cannot write '%s': %s", out_path, strerror(-r)),
-               CVM_EXIT_PLATFORM;
-    if (json)
-        return agent_print_json(out);
-    for (const cJSON *c = out->child; c; c = c->next) {
-        if (cJSON_IsString(c))
-            printf("%s: %s\n", c->string, c->valuestring);
-        else if (cJSON_IsBool(c))
-            printf("%s: %s\n", c->string, cJSON_IsTrue(c) ? "yes" : "no");
-        else if (cJSON_IsNumber(c))
-            printf("%s: %lld\n", c->string, (long long)c->valuedouble);
-    }
-    return CVM_EXIT_OK;
 }

@@ -3,7 +3,8 @@
  * The TDX sources of `cvm-agent report`: a TDREPORT from /dev/tdx_guest, a
  * TD quote from configfs-tsm, or on Azure a TD quote for the TDREPORT inside
  * the vTPM's HCL report, from IMDS /acc/tdquote. Paths and the IMDS URL come
- * from the [tdx] configuration section.
+ * from the [tdx] configuration section. The TD quote <-> TDREPORT binding is
+ * tdx_quote_matches_report (tdx/), as for `verify --hcl-report --td-quote`.
  */
 #ifndef CVM_AGENT_REPORT_TDX_H
 #define CVM_AGENT_REPORT_TDX_H
@@ -15,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent/agent.h"
+#include "tdx/tdx.h"
 
 /* true for "tdx-guest", "tdx-configfs" and "azure-tdx" */
 bool report_tdx_is_source(const char *source);
@@ -28,13 +30,5 @@ bool report_tdx_is_source(const char *source);
  */
 int report_tdx(AgentContext *ctx, const char *source, const uint8_t *data, uint64_t deadline_ms,
                uint8_t **ret, size_t *ret_len, cJSON *out);
-
-/*
- * `cvm-agent report --source tdx-guest|tdx-configfs|azure-tdx`: obtains the
- * evidence, writes it to out_path (when given) and prints the decoded fields
- * (JSON or text). Returns a CvmExit.
- */
-int report_tdx_command(AgentContext *ctx, const char *source, const uint8_t *data,
-                       uint64_t deadline_ms, const char *out_path, bool json);
 
 #endif

@@ -139,7 +139,7 @@ int verify_release_policy(AgentContext *ctx, const VerifyOptions *o, cJSON *out)
     if (release_policy_parse((const char *)text, len, &policy, &why) < 0)
         return log_error_errno(-EINVAL, "'%s' is not a key release policy: %s", o->release_policy,
                                why);
-    bool authenticated = o->jwks || o->certs_url || ctx->cfg.attestation_url;
+    bool authenticated = o->jwks || o->certs_url || ctx->cfg.attest_url;
     const cJSON *claims;
     if (authenticated) {
         r = verify_token(ctx, o, out);

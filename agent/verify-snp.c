@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * verify --snp-report and verify --hcl-report: an SEV-SNP report (bare, or
- * inside an Azure HCL report) checked to the pinned AMD root, plus policy and
- * the HCL runtime-data binding.
+ * verify --snp-report: an SEV-SNP report checked to the pinned AMD root (or a
+ * named anchor), then policy. verify-hcl.c and `report --verify` use the same
+ * checks for the SNP report inside an Azure HCL report.
  */
 #include "config.h"
 
@@ -13,10 +13,9 @@
 #include <string.h>
 
 #include "agent/agent.h"
-#include "agent/hcl.h"
+#include "agent/args.h"
 #include "agent/verify-snp.h"
 #include "agent/verify.h"
-#include "common/bytes.h"
 #include "common/codec.h"
 #include "common/crypto.h"
 #include "common/fileio.h"
@@ -172,9 +171,9 @@ int agent_snp_read_report(const char *path, SnpReport *ret) {
     _cleanup_free_ uint8_t *d = NULL, *h = NULL;
     size_t n = 0, hn = 0;
     const char *err = NULL;
-    int r = read_file(path, FILE_MAX_EVIDENCE, &d, &n);
+    int r = agent_read_file("SNP report", path, &d, &n);
     if (r < 0)
-        return log_error_errno(r, "cannot read SNP report '%s': %m", path), -EINVAL;
+        return r;
     if (n >= 2 * SNP_REPORT_SIZE && maybe_hex(d, n, &h, &hn) == 0) {
         free(d);
         d = TAKE_PTR(h);
@@ -188,143 +187,208 @@ int agent_snp_read_report(const char *path, SnpReport *ret) {
     return 0;
 }
 
+/* Appends the certificates of from to to. */
+static int move_certs(STACK_OF(X509) * to, STACK_OF(X509) * from) {
+    while (sk_X509_num(from) > 0) {
+        X509 *c = sk_X509_shift(from);
+        if (!sk_X509_push(to, c)) {
+            X509_free(c);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 /* The certs given on the command line: --vcek (first certificate = signer;
- * more in the same file join the chain), --cert-chain (ASK/ASVK, ARK). */
+ * more in the same file join the chain), --cert-chain (ASK/ASVK, ARK).
+ * -EBADMSG when a file holds no certificate. */
 static int load_given(const VerifyOptions *opts, X509 **ret_signer, STACK_OF(X509) * *ret_chain) {
     _cleanup_free_ uint8_t *d = NULL;
     size_t n = 0;
     _cleanup_x509_ X509 *signer = NULL;
     _cleanup_x509_stack_ STACK_OF(X509) *chain = sk_X509_new_null();
+    _cleanup_x509_stack_ STACK_OF(X509) *pem = NULL;
     int r;
     if (!chain)
         return -ENOMEM;
-    r = read_file(opts->vcek, FILE_MAX_EVIDENCE, &d, &n);
+    r = agent_read_file("--vcek", opts->vcek, &d, &n);
     if (r < 0)
-        return log_error_errno(r, "cannot read '%s': %m", opts->vcek), -EINVAL;
-    _cleanup_x509_stack_ STACK_OF(X509) *pem = NULL;
+        return r;
     if (crypto_load_cert_chain(d, n, &pem) == 0 && sk_X509_num(pem) > 0) {
         signer = sk_X509_shift(pem);
-        while (sk_X509_num(pem) > 0) {
-            X509 *c = sk_X509_shift(pem);
-            if (!sk_X509_push(chain, c)) {
-                X509_free(c);
-                return -ENOMEM;
-            }
-        }
+        if (move_certs(chain, pem) < 0)
+            return -ENOMEM;
     } else if (crypto_load_cert(d, n, &signer) < 0)
         return log_debug("'%s' holds no certificate (PEM or DER)", opts->vcek), -EBADMSG;
     if (opts->cert_chain) {
         _cleanup_free_ uint8_t *c = NULL;
         _cleanup_x509_stack_ STACK_OF(X509) *cs = NULL;
-        r = read_file(opts->cert_chain, FILE_MAX_EVIDENCE, &c, &n);
+        r = agent_read_file("--cert-chain", opts->cert_chain, &c, &n);
         if (r < 0)
-            return log_error_errno(r, "cannot read '%s': %m", opts->cert_chain), -EINVAL;
+            return r;
         if (crypto_load_cert_chain(c, n, &cs) < 0)
             return log_debug("'%s' holds no PEM certificates", opts->cert_chain), -EBADMSG;
-        while (sk_X509_num(cs) > 0) {
-            X509 *x = sk_X509_shift(cs);
-            if (!sk_X509_push(chain, x)) {
-                X509_free(x);
-                return -ENOMEM;
-            }
-        }
+        if (move_certs(chain, cs) < 0)
+            return -ENOMEM;
     }
     *ret_signer = TAKE_PTR(signer);
     *ret_chain = TAKE_PTR(chain);
     return 0;
 }
 
-static int load_anchors(const VerifyOptions *opts, STACK_OF(X509) * *ret) {
-    _cleanup_x509_stack_ STACK_OF(X509) *st = sk_X509_new_null();
-    if (!st)
-        return -ENOMEM;
-    for (const char **a = opts->trust_anchors; a && *a; a++) {
-        _cleanup_free_ uint8_t *d = NULL;
-        _cleanup_x509_stack_ STACK_OF(X509) *cs = NULL;
-        size_t n;
-        int r = read_file(*a, FILE_MAX_EVIDENCE, &d, &n);
-        if (r < 0)
-            return log_error_errno(r, "cannot read trust anchor '%s': %m", *a), -EINVAL;
-        if (crypto_load_cert_chain(d, n, &cs) < 0) {
-            X509 *one = NULL;
-            if (crypto_load_cert(d, n, &one) < 0)
-                return log_error("trust anchor '%s' holds no certificate", *a), -EINVAL;
-            if (!sk_X509_push(st, one)) {
-                X509_free(one);
-                return -ENOMEM;
-            }
-            continue;
-        }
-        while (sk_X509_num(cs) > 0) {
-            X509 *x = sk_X509_shift(cs);
-            if (!sk_X509_push(st, x)) {
-                X509_free(x);
-                return -ENOMEM;
-            }
-        }
-    }
-    *ret = TAKE_PTR(st);
-    return 0;
-}
-
-static int hex_opt(const char *name, const char *s, uint8_t *out, size_t max, size_t *ret_len,
-                   bool exact) {
-    _cleanup_free_ uint8_t *b = NULL;
+static int policy_from_file(const char *path, SnpPolicy *p) {
+    _cleanup_free_ uint8_t *d = NULL;
+    _cleanup_json_ cJSON *j = NULL;
+    const char *err = NULL;
     size_t n = 0;
-    if (hex_decode(s, strlen(s), &b, &n) < 0 || n == 0 || n > max || (exact && n != max))
-        return log_error("%s wants %s%zu bytes of hex, not '%s'", name, exact ? "" : "up to ", max,
-                         s),
-               -EINVAL;
-    memcpy(out, b, n);
-    *ret_len = n;
+    int r = agent_read_file("policy", path, &d, &n);
+    if (r < 0)
+        return r;
+    if (json_parse(d, n, &j) < 0)
+        return log_error_errno(-EINVAL, "policy '%s' is not JSON", path);
+    /* a policy file may hold other TEEs' sections: use "snp" when present */
+    const cJSON *snp = json_get_object(j, "snp");
+    if (snp_policy_from_json(p, snp ? snp : j, &err) < 0)
+        return log_error_errno(-EINVAL, "policy '%s': %s", path, err);
     return 0;
 }
 
-static int build_policy(const VerifyOptions *opts, SnpPolicy *p) {
+int agent_snp_build_policy(const VerifyOptions *opts, SnpPolicy *p) {
     size_t n;
     snp_policy_init(p);
-    if (opts->policy) {
-        _cleanup_free_ uint8_t *d = NULL;
-        _cleanup_json_ cJSON *j = NULL;
-        const char *err = NULL;
-        int r = read_file(opts->policy, FILE_MAX_CONFIG, &d, &n);
-        if (r < 0)
-            return log_error_errno(r, "cannot read policy '%s': %m", opts->policy), -EINVAL;
-        if (json_parse(d, n, &j) < 0)
-            return log_error("policy '%s' is not JSON", opts->policy), -EINVAL;
-        /* a policy file may hold other TEEs' sections: use "snp" when present */
-        const cJSON *snp = json_get_object(j, "snp");
-        if (snp_policy_from_json(p, snp ? snp : j, &err) < 0)
-            return log_error("policy '%s': %s", opts->policy, err), -EINVAL;
-    }
+    if (opts->policy && policy_from_file(opts->policy, p) < 0)
+        return -EINVAL;
     if (opts->allow_debug)
         p->allow_debug = true;
     if (opts->min_tcb) {
         if (snp_policy_parse_min_tcb(opts->min_tcb, &p->min_tcb) < 0)
-            return log_error("--min-tcb wants bl:tee:snp:ucode[:fmc], not '%s'", opts->min_tcb),
-                   -EINVAL;
+            return log_error_errno(-EINVAL, "--min-tcb wants bl:tee:snp:ucode[:fmc], not '%s'",
+                                   opts->min_tcb);
         p->has_min_tcb = true;
     }
     for (const char **m = opts->measurements; m && *m; m++) {
         if (p->n_measurements >= SNP_POLICY_MAX_MEASUREMENTS)
-            return log_error("too many --measurement values"), -EINVAL;
-        if (hex_opt("--measurement", *m, p->measurements[p->n_measurements], 48, &n, true) < 0)
+            return log_error_errno(-EINVAL, "too many --measurement values");
+        if (agent_parse_hex("--measurement", *m, p->measurements[p->n_measurements], 48, true,
+                            NULL) < 0)
             return -EINVAL;
         p->n_measurements++;
     }
     if (opts->report_data) {
-        if (hex_opt("--report-data", opts->report_data, p->report_data, 64, &p->report_data_len,
-                    false) < 0)
+        if (agent_parse_hex("--report-data", opts->report_data, p->report_data, 64, false,
+                            &p->report_data_len) < 0)
             return -EINVAL;
         p->has_report_data = true;
     }
     if (opts->host_data) {
-        if (hex_opt("--host-data", opts->host_data, p->host_data, 32, &n, true) < 0)
+        if (agent_parse_hex("--host-data", opts->host_data, p->host_data, 32, true, &n) < 0)
             return -EINVAL;
         p->has_host_data = true;
     }
     if (opts->vmpl >= 0)
         p->vmpl = opts->vmpl;
+    return 0;
+}
+
+/* The product decides the TCB layout and the KDS path; v2 reports without a
+ * certificate are taken for Milan (go-sev-guest's default). Adds the report
+ * and its KDS URLs to out. */
+static int describe(AgentContext *ctx, SnpReport *rep, cJSON *out) {
+    SnpProduct p = rep->product;
+    if (p == SNP_PRODUCT_UNKNOWN && !rep->has_cpuid) {
+        p = SNP_PRODUCT_MILAN;
+        snp_report_set_product(rep, p);
+    }
+    if (snp_report_to_json(rep, out) < 0)
+        return -ENOMEM;
+    if (p == SNP_PRODUCT_UNKNOWN)
+        return 0;
+    _cleanup_free_ char *vcek_url = NULL, *chain_url = NULL;
+    if (rep->signing_key == SNP_SIGNING_KEY_VCEK &&
+        (snp_kds_vcek_url(ctx->cfg.snp_kds_url, rep, p, &vcek_url) < 0 ||
+         json_add_string(out, "kds_url", vcek_url) < 0))
+        return -ENOMEM;
+    if (snp_kds_chain_url(ctx->cfg.snp_kds_url, p, rep->signing_key == SNP_SIGNING_KEY_VLEK,
+                          &chain_url) < 0 ||
+        json_add_string(out, "kds_chain_url", chain_url) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* The signer and chain: from --vcek/--cert-chain, else the report's cert
+ * table, the cache, THIM, KDS. Describes the report in out on the way. */
+static int obtain_certs(AgentContext *ctx, const VerifyOptions *opts, SnpReport *rep,
+                        const uint8_t *cert_table, size_t cert_table_len, X509 **signer,
+                        STACK_OF(X509) * *chain, cJSON *out) {
+    SnpCertSource src = SNP_SOURCE_NONE;
+    int r;
+    if (opts->vcek) {
+        r = load_given(opts, signer, chain);
+        if (r == -EBADMSG) {
+            if (snp_report_to_json(rep, out) < 0)
+                return -ENOMEM;
+            json_add_string(out, "failed_check", "certificate");
+            return verify_fail(out, r, "'%s' or '%s' holds no parsable certificate", opts->vcek,
+                               opts->cert_chain ? opts->cert_chain : "-");
+        }
+        if (r < 0)
+            return r;
+        src = SNP_SOURCE_GIVEN;
+        SnpCertInfo ci;
+        if (!rep->has_cpuid && snp_cert_info(*signer, &ci) == 0 &&
+            ci.product != SNP_PRODUCT_UNKNOWN)
+            snp_report_set_product(rep, ci.product);
+    } else if (opts->cert_chain)
+        return log_error_errno(-EINVAL, "--cert-chain needs --vcek");
+    if ((r = describe(ctx, rep, out)) < 0)
+        return r;
+    if (!*signer && rep->signing_key != SNP_SIGNING_KEY_NONE) {
+        SnpFetchConfig fc;
+        _cleanup_free_ char *cache = NULL;
+        if (agent_snp_fetch_config(&ctx->cfg, &fc, &cache) < 0)
+            return -ENOMEM;
+        r = snp_certs_obtain(&fc, rep, rep->product, cert_table, cert_table_len, signer, chain,
+                             &src);
+        if (r == -ENOMEM)
+            return r;
+        if (r == -EINVAL) /* the fetch refused a URL of the configuration */
+            return log_error_errno(r,
+                                   "cannot fetch the certificates for this report: a URL was "
+                                   "refused ([snp] kds-url '%s', imds-url '%s'); they must be "
+                                   "https:// (plain http only to loopback, with [http] "
+                                   "allow-plain-http-loopback = yes)",
+                                   ctx->cfg.snp_kds_url ? ctx->cfg.snp_kds_url : "default",
+                                   ctx->cfg.snp_imds_url ? ctx->cfg.snp_imds_url : "default");
+        if (r < 0) {
+            json_add_string(out, "failed_check", "certificates");
+            return verify_fail(out, r == -ENOENT ? -EKEYREJECTED : r,
+                               "no %s certificate chain for this report (%s); give --vcek and "
+                               "--cert-chain",
+                               rep->signing_key == SNP_SIGNING_KEY_VLEK ? "VLEK" : "VCEK",
+                               r == -ENOENT ? "not in the cache or at the endpoints"
+                                            : strerror(-r));
+        }
+    }
+    return json_add_string(out, "cert_source", snp_cert_source_name(src)) < 0 ? -ENOMEM : 0;
+}
+
+/* The product may have been settled by the certificate: re-describe it and
+ * the TCBs, whose layout depends on it. */
+static int redescribe(const SnpReport *rep, cJSON *out) {
+    static const char *const names[] = {"current_tcb", "reported_tcb", "committed_tcb",
+                                        "launch_tcb"};
+    const SnpTcb *t[] = {&rep->current_tcb, &rep->reported_tcb, &rep->committed_tcb,
+                         &rep->launch_tcb};
+    cJSON_ReplaceItemInObjectCaseSensitive(out, "product",
+                                           cJSON_CreateString(snp_product_name(rep->product)));
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        _cleanup_json_ cJSON *tmp = cJSON_CreateObject();
+        if (!tmp || add_tcb(tmp, names[i], t[i]) < 0)
+            return -ENOMEM;
+        cJSON *item = cJSON_DetachItemFromObjectCaseSensitive(tmp, names[i]);
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(out, names[i], item))
+            cJSON_Delete(item);
+    }
     return 0;
 }
 
@@ -343,109 +407,27 @@ static int obtain_crl(AgentContext *ctx, const VerifyOptions *opts, SnpProduct p
     return r;
 }
 
-/*
- * The common part of --snp-report and an SNP --hcl-report: certificates,
- * signature and chain, then policy. Adds decoded fields to out.
- */
-static int verify_snp_report(AgentContext *ctx, const VerifyOptions *opts, SnpReport *rep,
-                             const uint8_t *cert_table, size_t cert_table_len,
-                             const SnpPolicy *policy, cJSON *out) {
+int agent_snp_verify(AgentContext *ctx, const VerifyOptions *opts, SnpReport *rep,
+                     const uint8_t *cert_table, size_t cert_table_len, const SnpPolicy *policy,
+                     cJSON *out) {
     _cleanup_x509_ X509 *signer = NULL;
-    _cleanup_x509_stack_ STACK_OF(X509) *chain = NULL, *anchors = NULL;
-    SnpCertSource src = SNP_SOURCE_NONE;
+    _cleanup_x509_stack_ STACK_OF(X509) *chain = NULL;
     SnpVerifyResult res;
-    int r;
-
-    r = load_anchors(opts, &anchors);
+    int r = obtain_certs(ctx, opts, rep, cert_table, cert_table_len, &signer, &chain, out);
     if (r < 0)
         return r;
-    if (opts->vcek) {
-        r = load_given(opts, &signer, &chain);
-        if (r == -EBADMSG) {
-            if (snp_report_to_json(rep, out) < 0)
-                return -ENOMEM;
-            json_add_string(out, "failed_check", "certificate");
-            return verify_fail(out, r, "'%s' or '%s' holds no parsable certificate", opts->vcek,
-                               opts->cert_chain ? opts->cert_chain : "-");
-        }
-        if (r < 0)
-            return r;
-        src = SNP_SOURCE_GIVEN;
-        SnpCertInfo ci;
-        if (!rep->has_cpuid && snp_cert_info(signer, &ci) == 0 && ci.product != SNP_PRODUCT_UNKNOWN)
-            snp_report_set_product(rep, ci.product);
-    } else if (opts->cert_chain)
-        return log_error("--cert-chain needs --vcek"), -EINVAL;
-
-    /* the product decides the TCB layout and the KDS path; v2 reports
-     * without a certificate are taken for Milan (go-sev-guest's default) */
-    SnpProduct p = rep->product;
-    if (p == SNP_PRODUCT_UNKNOWN && !rep->has_cpuid) {
-        p = SNP_PRODUCT_MILAN;
-        snp_report_set_product(rep, p);
-    }
-    if (snp_report_to_json(rep, out) < 0)
-        return -ENOMEM;
-    if (rep->signing_key == SNP_SIGNING_KEY_VCEK && p != SNP_PRODUCT_UNKNOWN) {
-        _cleanup_free_ char *url = NULL;
-        if (snp_kds_vcek_url(ctx->cfg.snp_kds_url, rep, p, &url) < 0 ||
-            json_add_string(out, "kds_url", url) < 0)
-            return -ENOMEM;
-    }
-    if (p != SNP_PRODUCT_UNKNOWN) {
-        _cleanup_free_ char *url = NULL;
-        if (snp_kds_chain_url(ctx->cfg.snp_kds_url, p, rep->signing_key == SNP_SIGNING_KEY_VLEK,
-                              &url) < 0 ||
-            json_add_string(out, "kds_chain_url", url) < 0)
-            return -ENOMEM;
-    }
-
-    if (!signer && rep->signing_key != SNP_SIGNING_KEY_NONE) {
-        SnpFetchConfig fc;
-        _cleanup_free_ char *cache = NULL;
-        if (agent_snp_fetch_config(&ctx->cfg, &fc, &cache) < 0)
-            return -ENOMEM;
-        r = snp_certs_obtain(&fc, rep, p, cert_table, cert_table_len, &signer, &chain, &src);
-        if (r == -ENOMEM)
-            return r;
-        if (r < 0) {
-            json_add_string(out, "failed_check", "certificates");
-            return verify_fail(out, r == -ENOENT ? -EKEYREJECTED : r,
-                               "no %s certificate chain for this report (%s); give --vcek and "
-                               "--cert-chain",
-                               rep->signing_key == SNP_SIGNING_KEY_VLEK ? "VLEK" : "VCEK",
-                               r == -ENOENT ? "not in the cache or at the endpoints"
-                                            : strerror(-r));
-        }
-    }
-    if (json_add_string(out, "cert_source", snp_cert_source_name(src)) < 0)
-        return -ENOMEM;
-
     _cleanup_(snp_crl_done) SnpCrl crl = {0};
-    r = obtain_crl(ctx, opts, p, rep->signing_key == SNP_SIGNING_KEY_VLEK, &crl, out);
+    r = obtain_crl(ctx, opts, rep->product, rep->signing_key == SNP_SIGNING_KEY_VLEK, &crl, out);
     if (r < 0)
         return r;
-
-    SnpVerifyInput in = {
-        .signer = signer, .chain = chain, .anchors = anchors, .at = opts->at, .crl = &crl};
+    SnpVerifyInput in = {.signer = signer,
+                         .chain = chain,
+                         .anchors = opts->anchors,
+                         .at = opts->at,
+                         .crl = &crl};
     r = snp_verify(rep, &in, &res);
-    if (r == -ENOMEM)
-        return r;
-    /* the product may have been settled by the certificate: re-describe */
-    cJSON_ReplaceItemInObjectCaseSensitive(out, "product",
-                                           cJSON_CreateString(snp_product_name(rep->product)));
-    for (size_t i = 0; i < 4; i++) {
-        static const char *const names[] = {"current_tcb", "reported_tcb", "committed_tcb",
-                                            "launch_tcb"};
-        const SnpTcb *t[] = {&rep->current_tcb, &rep->reported_tcb, &rep->committed_tcb,
-                             &rep->launch_tcb};
-        _cleanup_json_ cJSON *tmp = cJSON_CreateObject();
-        if (!tmp || add_tcb(tmp, names[i], t[i]) < 0)
-            return -ENOMEM;
-        cJSON *item = cJSON_DetachItemFromObjectCaseSensitive(tmp, names[i]);
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(out, names[i], item))
-            cJSON_Delete(item);
-    }
+    if (r == -ENOMEM || redescribe(rep, out) < 0)
+        return -ENOMEM;
     if (res.root_fp[0]) {
         json_add_string(out, "root_fingerprint", res.root_fp);
         json_add_bool(out, "root_pinned", res.pinned_root);
@@ -462,25 +444,13 @@ static int verify_snp_report(AgentContext *ctx, const VerifyOptions *opts, SnpRe
         json_add_string(out, "failed_check", failed);
         return verify_fail(out, r, "%s", reason);
     }
-    return 0;
-}
-
-int agent_snp_verify(AgentContext *ctx, const VerifyOptions *opts, SnpReport *rep,
-                     const uint8_t *cert_table, size_t cert_table_len, cJSON *out) {
-    SnpPolicy policy;
-    int r = build_policy(opts, &policy);
-    if (r < 0)
-        return r;
-    r = verify_snp_report(ctx, opts, rep, cert_table, cert_table_len, &policy, out);
-    if (r < 0)
-        return r;
     return verify_pass(out);
 }
 
 int verify_snp(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
     SnpReport rep;
     SnpPolicy policy;
-    int r = build_policy(opts, &policy);
+    int r = agent_snp_build_policy(opts, &policy);
     if (r < 0)
         return r;
     r = agent_snp_read_report(opts->snp_report, &rep);
@@ -490,113 +460,5 @@ int verify_snp(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
         json_add_string(out, "failed_check", "parse");
         return verify_fail(out, r, "the SNP report does not parse");
     }
-    r = verify_snp_report(ctx, opts, &rep, NULL, 0, &policy, out);
-    if (r < 0)
-        return r;
-    return verify_pass(out);
-}
-
-/* TDX TDREPORT fields (tee-formats §2.1) read with the byte reader. */
-static int tdreport_to_json(const uint8_t *td, size_t len, cJSON *out) {
-    static const struct {
-        const char *name;
-        size_t off, len;
-    } fields[] = {
-        {"report_type", 0x000, 4},    {"cpusvn", 0x010, 16},       {"tee_tcb_info_hash", 0x020, 48},
-        {"tee_info_hash", 0x050, 48}, {"report_data", 0x080, 64},  {"tee_tcb_svn", 0x108, 16},
-        {"mrseam", 0x118, 48},        {"td_attributes", 0x200, 8}, {"xfam", 0x208, 8},
-        {"mrtd", 0x210, 48},          {"mrconfigid", 0x240, 48},   {"mrowner", 0x270, 48},
-        {"mrownerconfig", 0x2a0, 48}, {"rtmr0", 0x2d0, 48},        {"rtmr1", 0x300, 48},
-        {"rtmr2", 0x330, 48},         {"rtmr3", 0x360, 48},
-    };
-    ByteReader br;
-    br_init(&br, td, len);
-    for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
-        uint8_t buf[64];
-        br_seek(&br, fields[i].off);
-        br_copy(&br, buf, fields[i].len);
-        if (!br_ok(&br))
-            return -EBADMSG;
-        if (json_add_hex(out, fields[i].name, buf, fields[i].len) < 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
-    _cleanup_free_ uint8_t *d = NULL;
-    _cleanup_free_ char *expected = NULL;
-    _cleanup_json_ cJSON *claims = NULL;
-    HclReport h;
-    SnpPolicy policy;
-    const char *err = NULL;
-    size_t n = 0;
-    int r = build_policy(opts, &policy);
-    if (r < 0)
-        return r;
-    r = read_file(opts->hcl_report, FILE_MAX_EVIDENCE, &d, &n);
-    if (r < 0)
-        return log_error_errno(r, "cannot read HCL report '%s': %m", opts->hcl_report), -EINVAL;
-    r = hcl_report_parse(d, n, &h, &err);
-    if (r < 0) {
-        json_add_string(out, "failed_check", "parse");
-        return verify_fail(out, r, "'%s': %s", opts->hcl_report, err);
-    }
-    json_add_int(out, "hcl_version", h.version);
-    json_add_string(out, "report_type", hcl_report_type_name(h.report_type));
-    json_add_int(out, "hash_type", h.hash_type);
-    bool bound = hcl_runtime_data_bound(&h, &expected);
-    json_add_bool(out, "runtime_data_bound", bound);
-    if (expected)
-        json_add_string(out, "runtime_data_hash", expected);
-    if (hcl_runtime_claims(&h, &claims) == 0) {
-        const cJSON *ak = hcl_find_jwk(claims, "HCLAkPub"), *ek = hcl_find_jwk(claims, "HCLEkPub");
-        if (ak)
-            cJSON_AddItemToObject(out, "ak_jwk", cJSON_Duplicate(ak, 1));
-        if (ek)
-            cJSON_AddItemToObject(out, "ek_jwk", cJSON_Duplicate(ek, 1));
-        const cJSON *vmc = json_get_object(claims, "vm-configuration");
-        if (vmc)
-            cJSON_AddItemToObject(out, "vm_configuration", cJSON_Duplicate(vmc, 1));
-        uint8_t ud[HCL_USER_DATA_SIZE];
-        if (hcl_user_data(claims, ud) == 0)
-            json_add_hex(out, "user_data", ud, sizeof(ud));
-        cJSON_AddItemToObject(out, "runtime_claims", cJSON_Duplicate(claims, 1));
-    } else
-        json_add_string(out, "runtime_claims_error", "the runtime data is not JSON");
-    if (!bound) {
-        json_add_string(out, "failed_check", "runtime_data_binding");
-        return verify_fail(out, -EKEYREJECTED,
-                           "report_data does not hold the hash of the runtime data (want %s)",
-                           expected ? expected : "?");
-    }
-
-    if (h.report_type == HCL_REPORT_TDX) {
-        cJSON *td = cJSON_AddObjectToObject(out, "tdreport");
-        if (!td || tdreport_to_json(h.hw_report, h.hw_report_len, td) < 0)
-            return -ENOMEM;
-        return verify_tdx_hcl_quote(ctx, opts, h.hw_report, h.hw_report_len, out);
-    }
-
-    SnpReport rep;
-    r = snp_report_parse(h.hw_report, h.hw_report_len, &rep, &err);
-    if (r < 0) {
-        json_add_string(out, "failed_check", "parse");
-        return verify_fail(out, r, "the SNP report inside the HCL report: %s", err);
-    }
-    cJSON *snp = cJSON_AddObjectToObject(out, "snp");
-    if (!snp)
-        return -ENOMEM;
-    /* Azure's paravisor asks at VMPL0 for the guest (azure-wire-formats §1.2) */
-    r = verify_snp_report(ctx, opts, &rep, NULL, 0, &policy, snp);
-    if (r == -EINVAL || r == -ENOMEM)
-        return r;
-    if (r < 0) {
-        const char *why = json_get_string(snp, "reason");
-        const char *fc = json_get_string(snp, "failed_check");
-        if (fc)
-            json_add_string(out, "failed_check", fc);
-        return verify_fail(out, r, "SNP report: %s", why ? why : "not verified");
-    }
-    return verify_pass(out);
+    return agent_snp_verify(ctx, opts, &rep, NULL, 0, &policy, out);
 }

@@ -22,12 +22,19 @@ int agent_snp_fetch_config(const AgentConfig *cfg, SnpFetchConfig *ret, char **r
 /* Reads a report file: 1184+ raw bytes, or the same as hex text. */
 int agent_snp_read_report(const char *path, SnpReport *ret);
 
+struct VerifyOptions;
+
+/* The SNP policy from opts (--policy file, --allow-debug, --min-tcb,
+ * --measurement, --report-data, --host-data, --vmpl); -EINVAL logged. */
+int agent_snp_build_policy(const struct VerifyOptions *opts, SnpPolicy *p);
+
 /*
  * Verifies rep as `verify --snp-report` does (signer from opts->vcek, else the
- * cert table, cache, THIM, KDS; policy from opts) and describes it in out.
+ * cert table, cache, THIM, KDS; anchors and time from opts), then policy, and
+ * describes it in out with "verified" and, when false, "reason".
  */
-struct VerifyOptions;
 int agent_snp_verify(AgentContext *ctx, const struct VerifyOptions *opts, SnpReport *rep,
-                     const uint8_t *cert_table, size_t cert_table_len, cJSON *out);
+                     const uint8_t *cert_table, size_t cert_table_len, const SnpPolicy *policy,
+                     cJSON *out);
 
 #endif

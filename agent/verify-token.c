@@ -55,8 +55,8 @@ static int load_transfer_key(const char *path, EVP_PKEY **ret) {
 
 /* iss expected: the configured endpoint, else the endpoint the keys came from. */
 static char *expected_issuer(AgentContext *ctx, const VerifyOptions *o) {
-    if (ctx->cfg.attestation_url)
-        return strdup(ctx->cfg.attestation_url);
+    if (ctx->cfg.attest_url)
+        return strdup(ctx->cfg.attest_url);
     if (o->certs_url) {
         size_t n = strlen(o->certs_url);
         if (n > 6 && streq(o->certs_url + n - 6, "/certs"))
@@ -129,7 +129,7 @@ int verify_token(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
         .issuer = issuer,
         .nonce = o->nonce,
         .transfer_key = transfer_key,
-        .leeway_s = ctx->cfg.attestation_leeway_ms / 1000,
+        .leeway_s = ctx->cfg.attest_leeway_ms / 1000,
         .now = o->at,
     };
     TokenKeys keys = {

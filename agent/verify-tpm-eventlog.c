@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * cvm-agent verify --event-log F [--pcrs F]: replay a TCG firmware event log
- * (or a TDX CCEL log) and compare the result with given PCR values.
+ * (or a TDX CCEL log) and compare the result with given PCR values, or (for
+ * verify-tpm.c) hand the replayed values to a TPM quote's digest check. A
+ * replay compared with nothing proves nothing and is not "verified".
  */
 #include "config.h"
 
@@ -10,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/args.h"
 #include "agent/verify.h"
-#include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -27,9 +29,9 @@ typedef struct ExpectedPcrs {
 static int load_expected(const char *path, ExpectedPcrs *e) {
     _cleanup_free_ uint8_t *buf = NULL;
     size_t len = 0;
-    int r = read_file(path, FILE_MAX_EVIDENCE, &buf, &len); /* may be tpm2_eventlog output */
+    int r = agent_read_file("--pcrs", path, &buf, &len); /* may be tpm2_eventlog output */
     if (r < 0)
-        return log_error_errno(-EINVAL, "cannot read --pcrs '%s': %s", path, strerror(-r));
+        return r;
     r = tpm_pcrs_parse((const char *)buf, len, e->banks, &e->n_banks);
     if (r < 0)
         return log_error_errno(-EINVAL,
@@ -85,49 +87,38 @@ static int add_values(cJSON *out, const EventLogReplay *rp) {
     return 0;
 }
 
-/* The work of verify_event_log(), on caller-allocated (zeroed) state. */
-static int replay_and_compare(const VerifyOptions *o, cJSON *out, EventLogReplay *rp,
-                              ExpectedPcrs *exp) {
+/* Reads and replays o->event_log into rp and describes it in out; a log
+ * that does not replay is a "no" (verify_fail). */
+static int replay(const VerifyOptions *o, cJSON *out, EventLogReplay *rp) {
     _cleanup_free_ uint8_t *log = NULL;
     _cleanup_free_ char *err = NULL;
-    char first_bad[64] = "";
-    size_t len = 0, compared = 0;
-    int r;
-
-    r = read_file(o->event_log, FILE_MAX_EVIDENCE, &log, &len);
+    size_t len = 0;
+    int r = agent_read_file("--event-log", o->event_log, &log, &len);
     if (r < 0)
-        return log_error_errno(-EINVAL, "cannot read --event-log '%s': %s", o->event_log,
-                               strerror(-r));
-    if (o->pcrs) {
-        r = load_expected(o->pcrs, exp);
-        if (r < 0)
-            return r;
-    }
-
+        return r;
     bool ccel = eventlog_looks_like_ccel(log, len);
     if (json_add_string(out, "event_log", o->event_log) < 0)
         return -ENOMEM;
     r = eventlog_replay(log, len, ccel, rp, &err);
     if (r == -ENOMEM)
         return log_error_errno(r, "out of memory");
-    if (r < 0)
+    if (r < 0) {
+        json_add_string(out, "failed_check", "parse");
         return verify_fail(out, r, "%s", err ? err : "malformed event log");
-
+    }
     if (json_add_string(out, "format",
                         rp->ccel     ? "tdx-ccel"
                         : rp->legacy ? "tcg-sha1-legacy"
                                      : "tcg-crypto-agile") < 0 ||
         json_add_int(out, "events", (int64_t)rp->n_events) < 0 || add_values(out, rp) < 0)
         return log_error_errno(-ENOMEM, "out of memory");
+    return 0;
+}
 
-    if (!o->pcrs) {
-        if (json_add_string(out, "note",
-                            "replay only: a log proves nothing until its values match PCRs "
-                            "from a verified quote (--pcrs)") < 0)
-            return -ENOMEM;
-        return verify_pass(out);
-    }
-
+/* Every value of --pcrs against the replay. */
+static int compare(const ExpectedPcrs *exp, const EventLogReplay *rp, cJSON *out) {
+    char first_bad[64] = "";
+    size_t compared = 0;
     cJSON *match = cJSON_AddObjectToObject(out, "pcr_match");
     cJSON *missing = cJSON_AddArrayToObject(out, "banks_not_in_log");
     if (!match || !missing)
@@ -161,6 +152,8 @@ static int replay_and_compare(const VerifyOptions *o, cJSON *out, EventLogReplay
                 snprintf(first_bad, sizeof(first_bad), "%s PCR %u", name, i);
         }
     }
+    if (*first_bad || compared == 0)
+        json_add_string(out, "failed_check", "pcrs");
     if (*first_bad)
         return verify_fail(out, -EKEYREJECTED, "%s of --pcrs does not match the event log replay",
                            first_bad);
@@ -170,14 +163,55 @@ static int replay_and_compare(const VerifyOptions *o, cJSON *out, EventLogReplay
     return verify_pass(out);
 }
 
+/* The replayed banks as PCR values for a quote's digest: every PCR the log
+ * extended, and the PCRs that start at zero (all but the locality PCRs
+ * 17..22, which start at all-ones) at their reset value. */
+static void replay_to_banks(const EventLogReplay *rp, TpmPcrBank *banks, size_t *n_banks) {
+    const uint32_t zero_at_reset = 0xffffffu & ~(0x3fu << 17);
+    *n_banks = 0;
+    for (size_t i = 0; i < rp->n_banks && *n_banks < TPM_MAX_BANKS; i++) {
+        const EventLogBank *b = &rp->banks[i];
+        TpmPcrBank *t = &banks[*n_banks];
+        if (tpm_hash_from_name(b->name, &t->hash) < 0 || tpm_hash_size(t->hash) != b->digest_size)
+            continue;
+        t->mask = b->touched | zero_at_reset;
+        for (unsigned p = 0; p < TPM_PCR_COUNT; p++)
+            memcpy(t->values[p], b->pcr[p], b->digest_size);
+        (*n_banks)++;
+    }
+}
+
+int verify_event_log_for_quote(const VerifyOptions *o, cJSON *out, TpmPcrBank *banks,
+                               size_t *n_banks) {
+    _cleanup_free_ EventLogReplay *rp = calloc(1, sizeof(EventLogReplay));
+    _cleanup_free_ ExpectedPcrs *exp = calloc(1, sizeof(ExpectedPcrs));
+    if (!rp || !exp)
+        return log_error_errno(-ENOMEM, "out of memory");
+    int r = o->pcrs ? load_expected(o->pcrs, exp) : 0;
+    if (r < 0 || (r = replay(o, out, rp)) < 0)
+        return r;
+    replay_to_banks(rp, banks, n_banks);
+    if (o->pcrs)
+        return compare(exp, rp, out);
+    if (json_add_string(out, "note", "compared through the TPM quote's PCR digest") < 0)
+        return -ENOMEM;
+    return verify_pass(out);
+}
+
 int verify_event_log(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
     (void)ctx;
     _cleanup_free_ EventLogReplay *rp = calloc(1, sizeof(EventLogReplay));
     _cleanup_free_ ExpectedPcrs *exp = calloc(1, sizeof(ExpectedPcrs));
-    int r = -ENOMEM;
-    if (rp && exp)
-        r = replay_and_compare(o, out, rp, exp);
-    else
-        log_error("out of memory");
-    return r;
+    if (!rp || !exp)
+        return log_error_errno(-ENOMEM, "out of memory");
+    int r = o->pcrs ? load_expected(o->pcrs, exp) : 0;
+    if (r < 0 || (r = replay(o, out, rp)) < 0)
+        return r;
+    if (!o->pcrs) {
+        json_add_string(out, "failed_check", "nothing_compared");
+        return verify_fail(out, -EKEYREJECTED,
+                           "replay only, nothing to compare the replay with: a log proves nothing "
+                           "until its values match PCRs (--pcrs) or a quote (--tpm-quote)");
+    }
+    return compare(exp, rp, out);
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * `cvm-agent verify`: offline verification of evidence from files. The
- * command (cmd-verify.c) parses the options; one handler per kind of evidence
- * (verify-*.c) checks it and describes the result in a JSON object, which the
- * command prints as JSON (--json) or as text.
+ * `cvm-agent verify`: verification of evidence from files. The
+ * command (cmd-verify.c) parses the options, checks that each one given is
+ * read by the evidence given, and runs one handler per kind of evidence
+ * (verify-*.c); every handler must pass for "verified": true.
  */
 #ifndef CVM_AGENT_VERIFY_H
 #define CVM_AGENT_VERIFY_H
@@ -12,10 +12,61 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/x509.h>
 
 #include "agent/agent.h"
 
+/* One bit per option of `verify`, so a handler can say which it reads. */
+typedef enum VerifyOpt {
+    VOPT_SNP_REPORT,
+    VOPT_HCL_REPORT,
+    VOPT_TDX_QUOTE,
+    VOPT_TDREPORT,
+    VOPT_TD_QUOTE,
+    VOPT_EVENT_LOG,
+    VOPT_PCRS,
+    VOPT_TPM_QUOTE,
+    VOPT_TPM_SIGNATURE,
+    VOPT_AK_PUB,
+    VOPT_NONCE,
+    VOPT_NO_NONCE_CHECK,
+    VOPT_TOKEN,
+    VOPT_JWKS,
+    VOPT_CERTS_URL,
+    VOPT_TRANSFER_KEY,
+    VOPT_RELEASE_RESPONSE,
+    VOPT_RELEASE_POLICY,
+    VOPT_VCEK,
+    VOPT_CERT_CHAIN,
+    VOPT_TCB_INFO,
+    VOPT_QE_IDENTITY,
+    VOPT_COLLATERAL_CHAIN,
+    VOPT_CRL,
+    VOPT_POLICY,
+    VOPT_ALLOW_DEBUG,
+    VOPT_MIN_TCB,
+    VOPT_MEASUREMENT,
+    VOPT_REPORT_DATA,
+    VOPT_HOST_DATA,
+    VOPT_VMPL,
+    VOPT_TRUST_ANCHOR,
+    VOPT_AT,
+    VOPT_JSON,
+    VOPT_CA_BUNDLE,
+    VOPT_COUNT_,
+} VerifyOpt;
+#define VOPT(x) (UINT64_C(1) << VOPT_##x)
+
+/* What the SNP and TDX checks read besides their evidence. */
+#define VOPTS_SNP                                                                                  \
+    (VOPT(VCEK) | VOPT(CERT_CHAIN) | VOPT(CRL) | VOPT(POLICY) | VOPT(ALLOW_DEBUG) |                \
+     VOPT(MIN_TCB) | VOPT(MEASUREMENT) | VOPT(REPORT_DATA) | VOPT(HOST_DATA) | VOPT(TRUST_ANCHOR))
+#define VOPTS_TDX                                                                                  \
+    (VOPT(TCB_INFO) | VOPT(QE_IDENTITY) | VOPT(COLLATERAL_CHAIN) | VOPT(CRL) | VOPT(ALLOW_DEBUG) | \
+     VOPT(MEASUREMENT) | VOPT(REPORT_DATA) | VOPT(TRUST_ANCHOR))
+
 typedef struct VerifyOptions {
+    uint64_t given; /* VOPT() bits of the options on the command line */
     /* evidence */
     const char *snp_report;
     const char *hcl_report;
@@ -28,20 +79,22 @@ typedef struct VerifyOptions {
     const char *tpm_signature;
     const char *ak_pub;
     const char *nonce; /* hex */
-    const char *token;
-    const char *jwks;
-    const char *certs_url;
-    const char *transfer_key; /* with --token: our transfer key (PEM/DER or TPM2B_PUBLIC) */
-    const char *release_response;
-    const char *release_policy;
-    const char *ca_bundle; /* --release-response: PEM roots instead of the system store */
+    bool no_nonce_check;
+    const char *token;            /* an MAA token (JWT) */
+    const char *jwks;             /* with --token: its signing keys (JWKS file) */
+    const char *certs_url;        /* with --token: where to fetch them */
+    const char *transfer_key;     /* with --token: our transfer key (PEM/DER or TPM2B_PUBLIC) */
+    const char *release_response; /* a Key Vault / Managed HSM release response */
+    const char *release_policy;   /* a key release policy, evaluated against --token */
+    const char *ca_bundle;        /* --release-response: PEM roots instead of the system store */
     /* signer certificates and collateral */
     const char *vcek;
     const char *cert_chain;
     const char *tcb_info;
     const char *qe_identity;
     const char *collateral_chain;
-    const char **crls; /* NULL-terminated */
+    const char **crls;     /* NULL-terminated */
+    int64_t crl_max_age_s; /* TDX: a CRL without nextUpdate is stale this long after issue */
     /* policy */
     const char *policy;
     bool allow_debug;
@@ -52,7 +105,8 @@ typedef struct VerifyOptions {
     int vmpl;                  /* SNP: required VMPL, -1 = any */
     /* trust and time */
     const char **trust_anchors; /* NULL-terminated: --trust-anchor and [trust] anchor */
-    int64_t at;                 /* verification time, seconds since the epoch (never "now") */
+    STACK_OF(X509) * anchors;   /* trust_anchors loaded, or NULL (pinned roots only) */
+    int64_t at;                 /* verification time, seconds since the epoch (always set) */
     bool json;
 } VerifyOptions;
 
@@ -61,29 +115,39 @@ typedef struct VerifyOptions {
  * "verified" and, when false, "reason" (one line naming the failed check).
  * Returns 0 when the evidence verified, -EKEYREJECTED (or another negative
  * errno mapped by cvm_exit_from_errno) otherwise; usage errors (a missing
- * file, a bad option value) are logged and return -EINVAL.
+ * file, a bad option value, an option that does not apply) are logged and
+ * return -EINVAL.
  */
 typedef int (*VerifyHandler)(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);
 
-/* Sets "verified": false and "reason" in out, and returns r. */
+/* Sets "verified": false and "reason" in out, and returns r (-EKEYREJECTED when r >= 0). */
 int verify_fail(cJSON *out, int r, const char *fmt, ...) _printf_(3, 4);
 /* Sets "verified": true. */
 int verify_pass(cJSON *out);
+/* "--vmpl" for VOPT_VMPL */
+const char *verify_option_name(VerifyOpt opt);
+/* When an option of mask was given: logs that it does not apply to what and
+ * returns -EINVAL; else 0. */
+int verify_refuse(const VerifyOptions *opts, uint64_t mask, const char *what);
 
-/* Handlers, one file each. */
-int verify_snp(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-snp.c */
-int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-snp.c */
-int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tdx.c */
-/* An HCL report's TDREPORT (hash checks) and, with opts->td_quote, the TD quote
- * for it: verified, and its MRTD, RTMRs, REPORTDATA, TEE_TCB_SVN and MRSEAM
- * equal the TDREPORT's. Sets "verified". (verify-tdx.c) */
-int verify_tdx_hcl_quote(AgentContext *ctx, const VerifyOptions *opts, const uint8_t *tdreport,
-                         size_t len, cJSON *out);
+/* Handlers, by the file they live in. */
+int verify_snp(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);       /* verify-snp.c */
+int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);       /* verify-hcl.c */
+int verify_tdx(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);       /* verify-tdx.c */
+int verify_tdreport(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);  /* verify-tdx.c */
 int verify_tpm_quote(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tpm.c */
-int verify_event_log(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-tpm.c */
-int verify_token(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);     /* verify-token.c */
+int verify_event_log(AgentContext *ctx, const VerifyOptions *opts,
+                     cJSON *out); /* verify-tpm-eventlog.c */
+int verify_token(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-token.c */
 /* verify-release.c */
 int verify_release_response(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);
 int verify_release_policy(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);
+
+struct TpmPcrBank;
+/* For --tpm-quote with --event-log (verify-tpm-eventlog.c): replays the log
+ * into out (with opts->pcrs also compared, as --event-log does) and fills
+ * banks (TPM_MAX_BANKS) with the replayed values for the quote's digest. */
+int verify_event_log_for_quote(const VerifyOptions *opts, cJSON *out, struct TpmPcrBank *banks,
+                               size_t *n_banks);
 
 #endif

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * attest/: remote attestation — evidence, the MAA protocols and the
- * verification of the tokens MAA returns.
+ * The attest module: remote attestation of this VM to Microsoft Azure
+ * Attestation (MAA). Dependencies point down only: attest -> tpm, snp, tdx ->
+ * common; nothing here includes agent/ headers, so the platform evidence (HCL
+ * report, VCEK chain, TD quote) is handed in by the caller.
  */
 #ifndef CVM_ATTEST_ATTEST_H
 #define CVM_ATTEST_ATTEST_H
@@ -14,6 +16,174 @@
 #include <openssl/evp.h>
 
 #include "common/http.h"
+#include "common/secbuf.h"
+#include "tpm/tpm.h"
+
+#define ATTEST_EVENT_LOG_DEFAULT   "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define ATTEST_OS_RELEASE_DEFAULT  "/etc/os-release"
+#define ATTEST_API_VERSION_DEFAULT "2020-10-01" /* what Microsoft's client sends (§2.1) */
+#define ATTEST_PCR_MASK            0xFFu        /* PCR 0-7, SHA-256 bank: Linux (§2.1) */
+#define ATTEST_NONCE_MAX           64           /* TPM2B_DATA qualifyingData limit */
+#define ATTEST_CLIENT_PAYLOAD_MAX  16
+
+typedef enum AttestTee {
+    ATTEST_TEE_NONE = 0, /* Trusted Launch: vTPM only */
+    ATTEST_TEE_SNP,
+    ATTEST_TEE_TDX,
+} AttestTee;
+
+/* Why the last failing attest_* call of this thread failed, one line ("" if
+ * none): the module does not log errors, the caller does. */
+const char *attest_last_error(void);
+
+/* "sevsnpvm", "tdxvm" (MAA's x-ms-attestation-type) or NULL. */
+const char *attest_tee_claim(AttestTee tee);
+
+/* The hardware side, gathered by the caller from the vTPM's HCL report
+ * (borrowed pointers). */
+typedef struct AttestPlatform {
+    AttestTee tee;
+    const uint8_t *hcl_report; /* NV 0x01400001 as read */
+    size_t hcl_report_len;
+    const uint8_t *hw_report; /* SNP ATTESTATION_REPORT (1184) or TDREPORT (1024) */
+    size_t hw_report_len;
+    const uint8_t *runtime_data; /* the HCL runtime-claims JSON, exactly as hashed */
+    size_t runtime_data_len;
+    const char *vcek_chain_pem; /* SNP: VCEK then ASK, ARK (THIM vcekCert + certificateChain) */
+    const uint8_t *td_quote;    /* TDX: the TD quote IMDS made of the TDREPORT */
+    size_t td_quote_len;
+} AttestPlatform;
+
+/* What the vTPM contributes. */
+typedef struct AttestTpmEvidence {
+    uint8_t *ak_pub; /* marshalled TPM2B_PUBLIC of the AK 0x81000003 */
+    size_t ak_pub_len;
+    uint8_t *ak_cert; /* NV 0x01C101D0 as stored (DER) */
+    size_t ak_cert_len;
+    TpmPcrBank pcrs;       /* SHA-256, PCR 0-7: the values the quote covers */
+    TpmQuote quote;        /* TPMS_ATTEST + marshalled TPMT_SIGNATURE */
+    TpmCertified transfer; /* transfer key public, TPM2_Certify attest + signature */
+    uint8_t *event_log;    /* TCG log, NULL when the file does not exist */
+    size_t event_log_len;
+} AttestTpmEvidence;
+void attest_tpm_evidence_done(AttestTpmEvidence *e);
+
+/*
+ * Reads the AK public key and certificate, PCR 0-7, quotes them with nonce as
+ * qualifyingData (nonce_len 0: empty, as Microsoft's client quotes), creates
+ * and certifies the transfer key, reads the event log at event_log_path (NULL
+ * = the default; absent file = no log). A PCR change between read and quote
+ * is retried. -errno; attest_last_error() says why.
+ */
+int attest_tpm_collect(const char *tcti, const void *nonce, size_t nonce_len,
+                       const char *event_log_path, AttestTpmEvidence *ret);
+
+/* The OS fields of AttestationInfo, from os-release(5). */
+typedef struct AttestOsInfo {
+    char distro[128];     /* NAME, quotes stripped */
+    int64_t major, minor; /* VERSION_ID "22.04" -> 22, 4; "12" -> 12, 0 */
+} AttestOsInfo;
+/* path NULL = /etc/os-release; a missing file gives "Linux" 0.0 (logged). */
+int attest_os_info(const char *path, AttestOsInfo *ret);
+
+typedef struct AttestClientPayload {
+    const char *keys[ATTEST_CLIENT_PAYLOAD_MAX];
+    const char *values[ATTEST_CLIENT_PAYLOAD_MAX];
+    size_t n;
+} AttestClientPayload;
+
+/*
+ * The AttestationInfo JSON exactly as Microsoft's client encodes it
+ * (azure-wire-formats.md §2.1, checked against the recorded request): TPM
+ * structures in standard base64 with padding, SNP Proof = base64(JSON
+ * {SnpReport, VcekCertChain} in base64url), TDX Proof = base64(TD quote),
+ * ClientPayload values base64 of the strings. Members in the client's
+ * (alphabetical) order.
+ */
+int attest_azureguest_info(const AttestTpmEvidence *e, const AttestPlatform *p,
+                           const AttestOsInfo *os, const AttestClientPayload *payload, cJSON **ret);
+/* The request body {"AttestationInfo": base64url-no-pad(JSON text)}, laid out
+ * as the client's serializer does. Caller frees. */
+int attest_azureguest_body(const cJSON *info, char **ret);
+
+typedef struct AttestFailure {
+    long status;   /* HTTP status, 0 without an answer */
+    char *code;    /* MAA error code, if any */
+    char *message; /* MAA error message or the transport error */
+} AttestFailure;
+void attest_failure_done(AttestFailure *f);
+
+/*
+ * POST {base_url}/attest/AzureGuest?api-version=V with the client's headers
+ * (Content-Type: application/json, Accept: any, no User-Agent); *ret is the
+ * sealed token string. -EBADMSG when MAA refused the evidence (f filled),
+ * -EAGAIN/-ETIMEDOUT/-ECONN* after retries, -EPROTO on an unusable answer.
+ */
+int attest_azureguest_send(const HttpConfig *http, const char *base_url, const char *api_version,
+                           const char *body, char **ret, AttestFailure *f);
+
+/* MAA's sealed reply (§2.1), parsed (pure; fuzz/fuzz-maa-sealed.c):
+ * base64url JSON {Jwt, EncryptedInnerKey, EncryptionParams {Iv, Cipher AES,
+ * KeySizeInBits 256}, AuthenticationData (16-byte GCM tag)}. -EBADMSG. */
+typedef struct AttestSealed {
+    uint8_t *ciphertext; /* the JWT, AES-256-GCM */
+    size_t ciphertext_len;
+    uint8_t *inner_key; /* the AES key, RSAES-encrypted to the transfer key */
+    size_t inner_key_len;
+    uint8_t *iv;
+    size_t iv_len;
+    uint8_t tag[16];
+} AttestSealed;
+int attest_sealed_parse(const char *sealed, size_t len, AttestSealed *ret);
+void attest_sealed_done(AttestSealed *s);
+
+/*
+ * Opens MAA's sealed reply (§2.1): EncryptedInnerKey RSAES-decrypted by the
+ * transfer key inside the TPM (PolicyPCR session over PCR 0-7), then
+ * AES-256-GCM with AAD "Transport Key". *ret is the JWT (NUL-terminated).
+ * -EBADMSG malformed, -EKEYREJECTED when it does not open.
+ */
+int attest_azureguest_open(const char *tcti, const char *sealed, SecretBuf **ret);
+
+/*
+ * The platform protocols (§2.2): POST /attest/SevSnpVm or /attest/TdxVm with
+ * the hardware report (SNP: base64url JSON {SnpReport, VcekCertChain}; TDX:
+ * the TD quote, base64url), the HCL runtime data (dataType JSON) and the
+ * nonce, which MAA echoes verbatim in the "nonce" claim. The answer is a
+ * plain JWT (no sealing, no transfer key: such a token cannot release a Key
+ * Vault key). *ret = the JWT. Errors as attest_azureguest_send.
+ */
+#define ATTEST_API_VERSION_SEVSNPVM "2022-08-01"         /* CAT's (§2.2) */
+#define ATTEST_API_VERSION_TDXVM    "2023-04-01-preview" /* CAT's (§2.2) */
+int attest_platform_body(const AttestPlatform *p, const char *nonce, char **ret);
+int attest_platform_send(const HttpConfig *http, const char *base_url, AttestTee tee,
+                         const char *api_version, const char *body, char **ret, AttestFailure *f);
+
+/*
+ * The token cache (cache.c). The platform state is SHA-256(HCL report ||
+ * PCR 0-7 || transfer key TPM2B_PUBLIC); *ret_transfer_pub (optional) gets
+ * the transfer key's public area. attest_cache_load gives the cached token
+ * and the nonce it was issued for when protocol, url and state are the same
+ * and it is valid for more than margin_s; otherwise -ENOENT (none), -ESTALE
+ * (not reusable), -EPERM (not a private file), -EBADMSG, with
+ * attest_last_error() saying which. The caller still verifies the token.
+ * attest_cache_store writes the file atomically with mode 0600.
+ */
+#define ATTEST_CACHE_MARGIN_S 300 /* reuse until 5 min before exp */
+int attest_state_digest(const char *tcti, const uint8_t *hcl, size_t hcl_len, uint8_t ret[32],
+                        uint8_t **ret_transfer_pub, size_t *ret_transfer_pub_len);
+int attest_cache_load(const char *path, const char *protocol, const char *url,
+                      const uint8_t state[32], uint64_t margin_s, char **ret_token,
+                      char **ret_nonce);
+int attest_cache_store(const char *path, const char *protocol, const char *url,
+                       const uint8_t state[32], const char *nonce, const char *token);
+
+/* The evidence bundle as JSON (evidence.json; base64 of every piece). */
+int attest_evidence_json(const AttestTpmEvidence *e, const AttestPlatform *p, const char *nonce_hex,
+                         cJSON **ret);
+/* Writes the raw pieces under their documented names into dir (created 0700). */
+int attest_evidence_write(const char *dir, const AttestTpmEvidence *e, const AttestPlatform *p,
+                          const cJSON *evidence_json);
 
 /* token verification */
 /*

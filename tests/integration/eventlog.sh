@@ -69,11 +69,14 @@ for yaml in "$CVM_TESTDATA/$T2T"/event-raw_*.bin.yaml "$CVM_TESTDATA/$T2T"/event
     pcrs=(--pcrs "$yaml")
     # specid-vendordata.bin has only its Spec ID event: an empty pcrs: block
     [ "$(sed -n '/^pcrs:/,$p' "$yaml" | wc -l)" -gt 1 ] || pcrs=()
-    agent verify --event-log "$bin" "${pcrs[@]}" --json >"$TEST_DIR/out.json" ||
-        fail "$bin does not verify against $yaml: $(cat "$TEST_DIR/out.json")"
+    want=0
+    [ ${#pcrs[@]} -gt 0 ] || want=1 # a replay compared with nothing is not verified
+    rc=0
+    agent verify --event-log "$bin" "${pcrs[@]}" --json >"$TEST_DIR/out.json" 2>/dev/null || rc=$?
+    [ "$rc" -eq "$want" ] || fail "$bin against $yaml: exit $rc, want $want: $(cat "$TEST_DIR/out.json")"
     v=$(compare_yaml "$TEST_DIR/out.json" "$yaml") || fail "$bin: printed PCRs differ from $yaml"
-    "$PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["verified"] is True' \
-        "$TEST_DIR/out.json" || fail "$bin: not verified"
+    "$PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["verified"] is (sys.argv[2] == "0")' \
+        "$TEST_DIR/out.json" "$want" || fail "$bin: verified is not what exit $want says"
     n=$((n + 1))
     values=$((values + v))
 done
@@ -82,7 +85,16 @@ pass_msg "$n tpm2-tools fixtures: printed PCRs equal the YAML pcrs: blocks ($val
 
 # --pcrs in our own JSON shape (the output fed back), and the first mismatch named.
 log="$CVM_TESTDATA/$T2T/event-arch-linux.bin"
-agent verify --event-log "$log" --json >"$TEST_DIR/self.json" || fail "replay of $log"
+# alone, a replay proves nothing: decoded, not verified (exit 1)
+expect_rc 1 agent verify --event-log "$log" --json >"$TEST_DIR/self.json" 2>/dev/null
+"$PYTHON" - "$TEST_DIR/self.json" <<'PY' || fail "replay alone: $(cat "$TEST_DIR/self.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["verified"] is False and "nothing to compare the replay with" in j["reason"], j
+assert j["failed_check"] == "nothing_compared" and j["trust_anchor"] == "none" and j["pcrs"]["sha256"]
+PY
+expect_rc 2 agent verify --event-log "$log" --trust-anchor "$log" 2>/dev/null
+expect_rc 2 agent verify --event-log "$log" --pcrs "$log" --vmpl 0 2>/dev/null
 agent verify --event-log "$log" --pcrs "$TEST_DIR/self.json" --json >/dev/null ||
     fail "own JSON output as --pcrs does not verify"
 "$PYTHON" - "$TEST_DIR/self.json" "$TEST_DIR/bad.json" <<'PY'
@@ -132,7 +144,7 @@ expect_rc 2 agent verify --event-log "$log" --pcrs "$TEST_DIR/no-such-file" 2>/d
 pass_msg "truncated log: exit 1 naming the offset; missing files: exit 2"
 
 # cos-113 CCEL: detected, and its RTMRs equal those in the TDX quote (v4, RTMR0 @0x178).
-agent verify --event-log "$CVM_TESTDATA/$COS" --json >"$TEST_DIR/ccel.json" || fail "cos-113 CCEL"
+expect_rc 1 agent verify --event-log "$CVM_TESTDATA/$COS" --json >"$TEST_DIR/ccel.json" 2>/dev/null
 "$PYTHON" - "$TEST_DIR/ccel.json" "$CVM_TESTDATA/$COSQ" <<'PY' || fail "cos-113 RTMRs differ from the quote"
 import json, struct, sys
 j = json.load(open(sys.argv[1]))
@@ -144,7 +156,7 @@ for i in range(4):
     assert j["rtmrs"][str(i)] == want, (i, j["rtmrs"][str(i)], want)
 PY
 alter_digest "$CVM_TESTDATA/$COS" "$TEST_DIR/ccel-altered.bin"
-agent verify --event-log "$TEST_DIR/ccel-altered.bin" --json >"$TEST_DIR/ccel2.json" || fail "altered CCEL"
+expect_rc 1 agent verify --event-log "$TEST_DIR/ccel-altered.bin" --json >"$TEST_DIR/ccel2.json" 2>/dev/null
 "$PYTHON" - "$TEST_DIR/ccel.json" "$TEST_DIR/ccel2.json" <<'PY' || fail "a changed CCEL byte left the RTMRs alone"
 import json, sys
 a, b = (json.load(open(p))["rtmrs"] for p in sys.argv[1:])

@@ -43,14 +43,25 @@ for tee in snp tdx; do
     done
     pass_msg "up ($tee): 5 processes, ports$ports listening"
 
-    # the files work: the agent reads agent.conf (and warns about the test anchors)
+    # the files work: the agent reads agent.conf and, verifying this VM's HCL
+    # report with the test anchors, says so on stderr even with -q
     # shellcheck disable=SC1091
     (. "$SIM/env"
      [ "$CVM_AGENT_TCTI" = "$tcti" ] || fail "env: CVM_AGENT_TCTI '$CVM_AGENT_TCTI' != '$tcti'"
-     err=$(agent verify 2>&1 >/dev/null || true)
-     grep -q "non-production trust anchor '$SIM/pki/amd/ark.pem'" <<<"$err" ||
-         fail "the agent did not load $SIM/agent.conf: $err"
-     ! grep -q "agent.conf:" <<<"$err" || fail "agent.conf rejected: $err"
+     out=$(agent -q report --source vtpm --verify --json 2>"$TEST_DIR/report.err") ||
+         fail "report --source vtpm --verify ($tee): $(cat "$TEST_DIR/report.err")"
+     ! grep -q "agent.conf:" "$TEST_DIR/report.err" || fail "agent.conf rejected: $(cat "$TEST_DIR/report.err")"
+     grep -q "trust anchor in use is non-production" "$TEST_DIR/report.err" ||
+         fail "the test anchors of $SIM/agent.conf were not announced: $(cat "$TEST_DIR/report.err")"
+     "$PYTHON" -c '
+import json, sys
+o = json.loads(sys.argv[1])
+v = o["report"] if sys.argv[2] == "snp" else o["verification"]
+assert v["verified"] is True and v["trust_anchor"].startswith("non-production: "), o
+assert o["runtime_data_bound"] is True, o
+if sys.argv[2] == "snp":
+    assert v["vmpl"] == 0, v
+' "$out" "$tee" || fail "report --verify ($tee): $out"
      tpm2_nvreadpublic 0x01400001 >/dev/null || fail "no HCL report at NV 0x01400001"
      tpm2_nvread -C o -s 4 0x01400001 | grep -q HCLA || fail "NV 0x01400001 is not an HCL report"
      tpm2_nvreadpublic 0x01C101D0 >/dev/null || fail "no AK certificate at NV 0x01C101D0"

@@ -124,8 +124,15 @@ grep -q "another writer" "$TEST_DIR/race.err" || fail "concurrent writer not nam
 # another provider
 LD_PRELOAD="$SHIM" CVM_SHIM_TSM_ROOT="$tsm" CVM_SHIM_TSM_PROVIDER=tdx_guest expect_rc 4 \
     agent "${common[@]}" -o "snp.configfs-tsm=$tsm" report --source configfs
+# no --source: a tdx_guest provider sends report to the TDX configfs source (same path)
+rc=0
+LD_PRELOAD="$SHIM" CVM_SHIM_TSM_ROOT="$tsm" CVM_SHIM_TSM_PROVIDER=tdx_guest agent "${common[@]}" \
+    -o "snp.configfs-tsm=$tsm" -o "snp.device=$TEST_DIR/no-such-device" report >/dev/null 2>"$TEST_DIR/prov.err" || rc=$?
+[ "$rc" -eq 4 ] || fail "tdx_guest provider: exit $rc, want 4"
+grep -q "cannot get a TD quote through configfs-tsm '$tsm'" "$TEST_DIR/prov.err" ||
+    fail "a tdx_guest configfs-tsm was not handed to the TDX source: $(cat "$TEST_DIR/prov.err")"
 [ -z "$(ls -A "$tsm")" ] || fail "entries left behind: $(ls "$tsm")"
-pass_msg "configfs-tsm: inblob/privlevel/outblob/auxblob/provider, generation check, cleanup"
+pass_msg "configfs-tsm: inblob/privlevel/outblob/auxblob/provider, generation check, cleanup; tdx_guest goes to TDX"
 
 # ---- the Azure vTPM (swtpm + a paravisor loop) ----
 require_cmd swtpm tpm2_nvread tpm2_nvwrite
@@ -207,3 +214,15 @@ ms=$((($(date +%s%N) - start) / 1000000))
 grep -q "did not reflect the new user data within 1500 ms" "$TEST_DIR/stale.err" || fail "stale: $(cat "$TEST_DIR/stale.err")"
 [ "$ms" -lt 6000 ] || fail "the deadline was not kept ($ms ms)"
 pass_msg "vTPM: a report that never refreshes fails at the deadline ($ms ms)"
+
+# runtime claims not bound to the (correctly signed) SNP report: --verify says no
+"$PYTHON" -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[0x4D4 + 40] ^= 1; open(sys.argv[2],"wb").write(b)' \
+    "$TEST_DIR/hcl0.bin" "$TEST_DIR/unbound.bin"
+tpm2_nvwrite -C o -i "$TEST_DIR/unbound.bin" 0x01400001 || fail "cannot write the unbound HCL report"
+rc=0
+agent "${vt[@]}" -o snp.kds=no report --source vtpm --verify --json >"$TEST_DIR/v3.json" 2>/dev/null || rc=$?
+[ "$rc" -eq 1 ] || fail "unbound runtime claims: exit $rc, want 1: $(cat "$TEST_DIR/v3.json")"
+check "$TEST_DIR/v3.json" 'd["runtime_data_bound"]' False
+check "$TEST_DIR/v3.json" 'd["report"]["verified"]' False
+check "$TEST_DIR/v3.json" '"runtime_data_bound: false" in d["report"]["reason"]' True
+pass_msg "vTPM: report --verify refuses runtime claims that are not bound to the SNP report"

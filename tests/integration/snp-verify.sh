@@ -214,18 +214,47 @@ printf '{"allow_debug": true}\n' >"$TEST_DIR/policy3.json"
 v pf3 0 --snp-report "$G/verify_testdata_attestation.bin" --vcek "$G/verify_testdata_vcek.testcer" --cert-chain "$G/verify_trust_ask_ark_milan.pem" --policy "$TEST_DIR/policy3.json"
 printf '{"no_such": 1}\n' >"$TEST_DIR/policy4.json"
 v pf4 2 "${R[@]}" --policy "$TEST_DIR/policy4.json"
+# options the SNP report does not read are refused, not ignored
+v na1 2 "${R[@]}" --tcb-info "$TEST_DIR/policy.json"
+v na2 2 "${R[@]}" --td-quote "$TEST_DIR/policy.json"
+v na3 2 "${R[@]}" --pcrs "$TEST_DIR/policy.json"
+v na4 2 "${R[@]}" --tdx-quote "$TEST_DIR/policy.json"
+v na5 2 "${R[@]}" --token "$TEST_DIR/policy.json"
+grep -q -- "--token is not supported by this build" "$TEST_DIR/na5.err" || fail "--token: $(cat "$TEST_DIR/na5.err")"
+grep -q -- "--tcb-info does not apply" "$TEST_DIR/na1.err" || fail "--tcb-info: $(cat "$TEST_DIR/na1.err")"
+# evidence beside the report is verified too: garbage fails the whole answer
+head -c 300 /dev/urandom >"$TEST_DIR/garbage.bin"
+printf '{"sha256": {"0": "%064d"}}\n' 0 >"$TEST_DIR/pcrs.json"
+v ga1 1 "${R[@]}" --event-log "$TEST_DIR/garbage.bin" --pcrs "$TEST_DIR/pcrs.json"
+check ga1 'd["verified"]' False
+check ga1 'd["event_log"]["verified"]' False
+check ga1 'd["failed_check"] == d["event_log"]["failed_check"] and d["reason"].startswith("--event-log: ")' True
+v ga2 1 "${R[@]}" --event-log "$CVM_TESTDATA/tpm2-software__tpm2-tools/event-arch-linux.bin"
+check ga2 '"nothing to compare" in d["reason"]' True
+check ga2 'd["trust_anchor"]' production
+check ga2 'd["at"]' "$AT"
+pass_msg "options the evidence does not read exit 2; garbage or an uncompared log beside a valid report fail"
 pass_msg "policy: measurement, report_data, vmpl, min TCB, host_data, policy file"
 
 # ---- HCL reports ----
 for h in "$C/deps_verifier_test_data_az-snp-vtpm_hcl-report.bin|--vcek|$C/deps_verifier_test_data_az-snp-vtpm_vcek.pem" \
     "$D/trustee_az-snp-vtpm_evidence-v2_hcl-report.bin|--vcek|$D/trustee_az-snp-vtpm_evidence-v2_vcek.der|--cert-chain|$G/verify_trust_ask_ark_milan.pem" \
-    "$D/trustee_az-snp-vtpm_evidence-genoa_hcl-report.bin|--vcek|$C/deps_verifier_test_data_az-snp-vtpm_vcek-genoa.pem|--cert-chain|$G/verify_trust_ask_ark_genoa.pem" \
-    "$K/az-cvm-vtpm_test_hcl-report-tdx.bin" "$C/deps_verifier_test_data_az-tdx-vtpm_hcl-report.bin"; do
+    "$D/trustee_az-snp-vtpm_evidence-genoa_hcl-report.bin|--vcek|$C/deps_verifier_test_data_az-snp-vtpm_vcek-genoa.pem|--cert-chain|$G/verify_trust_ask_ark_genoa.pem"; do
     IFS='|' read -r -a a <<<"$h"
     n=hcl-$(basename "${a[0]}" .bin)
     v "$n" 0 --hcl-report "${a[@]}"
     check "$n" 'd["runtime_data_bound"]' True
     check "$n" '"kty" in d["ak_jwk"]' True
+    check "$n" 'd["snp"]["vmpl"]' 0
+done
+# TDX HCL reports: bound and decoded, but a TDREPORT alone is never verified
+for h in "$K/az-cvm-vtpm_test_hcl-report-tdx.bin" "$C/deps_verifier_test_data_az-tdx-vtpm_hcl-report.bin"; do
+    n=hcl-$(basename "$h" .bin)
+    v "$n" 1 --hcl-report "$h"
+    check "$n" 'd["runtime_data_bound"]' True
+    check "$n" '"kty" in d["ak_jwk"]' True
+    check "$n" 'd["failed_check"]' td_quote_needed
+    check "$n" '"TD quote for it is needed" in d["reason"]' True
 done
 check hcl-deps_verifier_test_data_az-snp-vtpm_hcl-report 'd["snp"]["measurement"]' 9ac48fcac8a2d88aeeff8d427ad4f2be0e3917c748a18bdf52cc317e7fe20308b459d5ef1a12e0c22944eb386d17c315
 check hcl-deps_verifier_test_data_az-snp-vtpm_hcl-report 'd["runtime_data_hash"]' b3fbad6514c83caeb0380882145e49f794229ef37c421b91fc47ff93556bafac
@@ -295,3 +324,11 @@ rc=0
 agent "${net[@]}" verify --json --at "$AT" --snp-report "$V/tests_certs_data_report_milan.hex" >"$TEST_DIR/down.json" 2>/dev/null || rc=$?
 [ "$rc" -eq 3 ] || fail "uncached report with endpoints down: exit $rc, want 3"
 pass_msg "second run with the endpoints down succeeds from the cache; an uncached one is transient (3)"
+
+# a plain-http certificate source is refused with a message naming the key (2)
+rc=0
+agent -o snp.kds-url=http://kds.invalid verify --at "$AT" --snp-report "$C/deps_verifier_test_data_snp_test-report.bin" \
+    >/dev/null 2>"$TEST_DIR/http.err" || rc=$?
+[ "$rc" -eq 2 ] || fail "http:// KDS: exit $rc, want 2"
+grep -q "kds-url 'http://kds.invalid'" "$TEST_DIR/http.err" || fail "http:// KDS refused silently: $(cat "$TEST_DIR/http.err")"
+pass_msg "an http:// KDS URL is refused with a message (exit 2)"

@@ -187,17 +187,41 @@ grep -q '"reason":.*exceeds' <<<"$out" || fail "truncation reason: $out"
 grep -q '"failed_check":.*"parse"' <<<"$out" || fail "truncation failed_check: $out"
 pass_msg "altered and truncated quotes fail"
 
-# TDREPORTs: guest-components, and the Azure HCL reports' TDREPORT at 0x20
-agent verify --tdreport "$T/confidential-containers__guest-components/attestation-agent_attester_test_tdx_report_1.bin" --json |
-    grep -q '"mac_checked":.*false' || fail "tdreport output does not say the MAC is unchecked"
+# TDREPORTs (guest-components, and the Azure HCL reports' TDREPORT at 0x20):
+# decoded and hash-checked, never verified; a forged one (MRTD rewritten,
+# hash recomputed) passes the hash checks and still gets the same "no"
+tdr_check() { # JSON HASHES-OK: verified false, exit 1, the reason names the TD quote
+    "$PYTHON" -c '
+import json, sys
+o = json.loads(sys.argv[1])
+assert o["verified"] is False and o["mac_checked"] is False, o
+ok = o["tee_tcb_info_hash_ok"] and o["tee_info_hash_ok"]
+assert ok == (sys.argv[2] == "1"), o
+assert o["failed_check"] == ("td_quote_needed" if ok else "tdreport_hash"), o
+assert ("a TD quote for it is needed" in o["reason"]) == ok, o["reason"]
+assert o["trust_anchor"] == "none", o["trust_anchor"]
+' "$1" "$2" || fail "TDREPORT output: $1"
+}
+out=$(agent verify --tdreport "$T/confidential-containers__guest-components/attestation-agent_attester_test_tdx_report_1.bin" --json 2>/dev/null) &&
+    fail "a TDREPORT alone verified"
+tdr_check "$out" 1
 for h in kinvolk__azure-cvm-tooling/az-cvm-vtpm_test_hcl-report-tdx.bin $TR/deps_verifier_test_data_az-tdx-vtpm_hcl-report.bin \
     $CAT/cvm-attestation_tests_reports_snp_hcl_report.bin; do
     dd if="$T/$h" of="$TEST_DIR/tdreport.bin" bs=1 skip=32 count=1024 status=none
-    agent verify --tdreport "$TEST_DIR/tdreport.bin" >/dev/null || fail "$h: TDREPORT hash checks"
-    printf '\x01' | dd of="$TEST_DIR/tdreport.bin" bs=1 seek=$((0x210)) conv=notrunc status=none
     expect_rc 1 quiet agent verify --tdreport "$TEST_DIR/tdreport.bin"
+    tdr_check "$(agent verify --tdreport "$TEST_DIR/tdreport.bin" --json 2>/dev/null || true)" 1
+    printf '\x01' | dd of="$TEST_DIR/tdreport.bin" bs=1 seek=$((0x210)) conv=notrunc status=none
+    tdr_check "$(agent verify --tdreport "$TEST_DIR/tdreport.bin" --json 2>/dev/null || true)" 0
+    "$PYTHON" -c '
+import hashlib, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[0x50:0x80] = hashlib.sha384(bytes(b[0x200:0x400])).digest()   # TEE_INFO_HASH over the new TDINFO
+open(sys.argv[1], "wb").write(b)' "$TEST_DIR/tdreport.bin"
+    expect_rc 1 quiet agent verify --tdreport "$TEST_DIR/tdreport.bin"
+    tdr_check "$(agent verify --tdreport "$TEST_DIR/tdreport.bin" --json 2>/dev/null || true)" 1
 done
-pass_msg "TDREPORT hash checks (and their failure on a changed MRTD)"
+expect_rc 2 quiet agent verify --tdreport "$TEST_DIR/tdreport.bin" --measurement "$(printf '%096d' 0)"
+pass_msg "TDREPORTs are decoded and hash-checked but never verified (a forged one included); --measurement refused"
 
 # RTMR replay: the cos-113 CCEL replays to exactly the cos-113 quote's RTMRs;
 # one changed digest byte breaks the match (and says which RTMR)
@@ -249,5 +273,12 @@ grep -q '"td_quote_matches_tdreport":.*true' <<<"$out" && grep -q '"td_quote_ver
 out=$(agent verify --hcl-report "$T/kinvolk__azure-cvm-tooling/az-cvm-vtpm_test_hcl-report-tdx.bin" --td-quote "$azq" \
     --at "$AT" --json 2>/dev/null) && fail "a TD quote for another TDREPORT was accepted"
 grep -q '"failed_check":.*"td_quote_binding"' <<<"$out" || fail "binding failure not named: $out"
-agent verify --hcl-report "$hcl" --json | grep -q '"td_quote_verified":.*false' || fail "HCL without --td-quote"
-pass_msg "HCL report + TD quote: verified and bound; a foreign quote fails"
+out=$(agent verify --hcl-report "$hcl" --json 2>/dev/null) && fail "HCL without --td-quote verified"
+grep -q '"td_quote_verified":.*false' <<<"$out" && grep -q '"reason":.*a TD quote for it is needed' <<<"$out" ||
+    fail "HCL without --td-quote: $out"
+expect_rc 2 quiet agent verify --hcl-report "$hcl" --td-quote "$azq" --at "$AT" --vcek "$azq"
+expect_rc 2 quiet agent verify --hcl-report "$hcl" --td-quote "$azq" --at "$AT" --vmpl 0
+expect_rc 2 quiet agent verify --tdx-quote "$azq" --at "$AT" --vmpl 0
+expect_rc 2 quiet agent verify --tdx-quote "$azq" --at "$AT" --policy /dev/null
+expect_rc 2 quiet agent verify --tdx-quote "$azq" --at "$AT" --host-data zz
+pass_msg "HCL report + TD quote: verified and bound; a foreign quote fails; SNP options refused"

@@ -47,7 +47,8 @@ agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem"
 grep -q "PCR digest mismatch" err || fail "wrong reason: $(cat err)"
 # a quote over PCR 16 without a value for it
 "$PYTHON" -c 'import json,sys; d=json.load(open("pcrs.json")); del d["sha256"]["16"]; json.dump(d,open("pcrs3.json","w"))'
-expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs pcrs3.json
+expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs pcrs3.json \
+    --nonce "$nonce"
 head -c 122 /dev/urandom >junk.msg
 agent verify --tpm-quote junk.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" 2>err && fail "junk accepted"
 grep -q "not a well-formed TPMS_ATTEST" err || fail "wrong reason for junk: $(cat err)"
@@ -56,6 +57,34 @@ expect_rc 1 agent verify --tpm-quote bad.msg --tpm-signature q.sig --ak-pub "$VT
 cp q.sig bad.sig; printf '\x55' | dd of=bad.sig bs=1 seek=100 conv=notrunc 2>/dev/null
 expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature bad.sig --ak-pub "$VTPM/ak.pub.pem"
 pass_msg "cvm-agent verify rejects a wrong nonce, changed PCRs, a missing PCR value, a changed message or signature"
+
+# without --nonce a replayed quote would pass: not verified unless the check is
+# skipped explicitly, which the output records
+out=$(agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs pcrs.json --json 2>/dev/null) &&
+    fail "a quote without --nonce verified"
+"$PYTHON" -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["failed_check"] == "nonce" and "no --nonce" in o["reason"], o' "$out" ||
+    fail "no-nonce reason: $out"
+agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs pcrs.json --no-nonce-check \
+    --json >nn.json || fail "--no-nonce-check"
+"$PYTHON" -c 'import json; o=json.load(open("nn.json")); assert o["nonce_checked"] is False and "skipped" in o["nonce_check"], o
+assert o["trust_anchor"].startswith("non-production: the AK public key"), o' || fail "--no-nonce-check output: $(cat nn.json)"
+expect_rc 2 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" --no-nonce-check
+# an event log beside the quote is checked, not dropped: garbage fails it
+head -c 200 /dev/urandom >junk.log
+expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" --event-log junk.log
+# an event log that replays to the quoted PCRs verifies through the quote's digest
+"$PYTHON" - <<'PY'
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["CVM_SRCDIR"], "tests", "sim"))
+import tcglog
+for name, data in (("ev.log", b"some event"), ("ev2.log", b"another event")):
+    open(name, "wb").write(tcglog.build([(7, 0x80000007, data)], algs=(0x000B,))[0])
+PY
+agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" \
+    --event-log ev.log --json >ev.json || fail "the event log of the quoted PCRs: $(cat ev.json)"
+grep -q '"note":.*TPM quote.s PCR digest' ev.json || fail "event log not compared through the quote: $(cat ev.json)"
+expect_rc 1 agent verify --tpm-quote q.msg --tpm-signature q.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" --event-log ev2.log
+pass_msg "no --nonce is not verified; --no-nonce-check is recorded; an event log beside the quote is checked"
 
 # Several banks in one quote (SHA-1, SHA-256, SHA-384; swtpm has all four)
 MULTI=sha1:0-7+sha256:0,7,16+sha384:0,23
@@ -68,14 +97,15 @@ expect_rc 0 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM
     --nonce "$nonce" --pcrs all.json
 expect_rc 0 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" \
     --nonce "$nonce" --pcrs multi.yaml
-agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" --json >m.json
+agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" --nonce "$nonce" --json >m.json
 "$PYTHON" - <<'PY' || fail "multi-bank selection not reported"
 import json
 d = json.load(open("m.json"))
 assert d["pcr_selection"] == {"sha1": list(range(8)), "sha256": [0, 7, 16], "sha384": [0, 23]}, d
 PY
 "$PYTHON" -c 'import json; d=json.load(open("all.json")); d["sha384"]["23"]="11"*48; json.dump(d,open("bad.json","w"))'
-expect_rc 1 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs bad.json
+expect_rc 1 agent verify --tpm-quote m.msg --tpm-signature m.sig --ak-pub "$VTPM/ak.pub.pem" --pcrs bad.json \
+    --nonce "$nonce"
 no_leaks "multi-bank quote"
 pass_msg "a quote over SHA-1, SHA-256 and SHA-384 banks verifies (tpm2_checkquote, cvm-agent) and a changed SHA-384 PCR fails"
 
