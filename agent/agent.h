@@ -113,6 +113,12 @@ void report_usage(FILE *f);
 int cmd_verify(AgentContext *ctx, int argc, char **argv);
 void verify_usage(FILE *f);
 int cmd_attest(AgentContext *ctx, int argc, char **argv);
+/* A verified AzureGuest token for this VM, as `attest` gets it: the cached one
+ * ([attestation] token-cache) while it fits the platform state, else a fresh
+ * attestation (cached afterwards). Returns a CvmExit; on CVM_EXIT_OK *ret_jwt
+ * (NUL-terminated) and *ret_claims. (cmd-attest.c) */
+struct SecretBuf;
+int agent_attest_token(AgentContext *ctx, struct SecretBuf **ret_jwt, cJSON **ret_claims);
 void attest_usage(FILE *f);
 int cmd_evidence(AgentContext *ctx, int argc, char **argv);
 void evidence_usage(FILE *f);

@@ -43,6 +43,7 @@ typedef struct AttestRun {
     const char *nonce_hex; /* the nonce string sent (or, cached: the one sent then) */
     bool nonce_given;      /* --nonce: the caller wants a fresh token */
     bool cached;           /* the token came from [attestation] token-cache */
+    char *owned_nonce;     /* the cached token's nonce text (nonce_hex points to it) */
     AttestClientPayload payload;
 } AttestRun;
 
@@ -235,13 +236,13 @@ static int print_result(const TokenResult *res, const SecretBuf *jwt, const Atte
     return CVM_EXIT_OK;
 }
 
-/* A verified cached token for this platform state: printed, CVM_EXIT_OK.
- * Otherwise (nothing usable) -1, and *state is the current state. */
-static int from_cache(AgentContext *ctx, AttestRun *run, const AttestPlatform *p,
-                      const char *token_out, bool json, uint8_t state[32]) {
+/* A verified cached token for this platform state: *ret_jwt, res, run->cached
+ * and run->nonce_hex (owned by run) set, CVM_EXIT_OK. Otherwise (nothing
+ * usable) -1, and *state is the current state. */
+static int from_cache(AgentContext *ctx, AttestRun *run, const AttestPlatform *p, uint8_t state[32],
+                      SecretBuf **ret_jwt, TokenResult *res) {
     _cleanup_free_ uint8_t *tpub = NULL;
     _cleanup_free_ char *token = NULL, *nonce = NULL;
-    _cleanup_(attest_token_result_done) TokenResult res = {0};
     _cleanup_secret_ SecretBuf *jwt = NULL;
     const char *path = ctx->cfg.attest_token_cache;
     size_t tpub_len = 0;
@@ -259,25 +260,29 @@ static int from_cache(AgentContext *ctx, AttestRun *run, const AttestPlatform *p
     AttestRun cached = *run;
     cached.cached = true;
     cached.nonce_hex = nonce;
-    if (check_token(ctx, &cached, tpub, tpub_len, p, jwt, &res) != CVM_EXIT_OK)
+    if (check_token(ctx, &cached, tpub, tpub_len, p, jwt, res) != CVM_EXIT_OK) {
+        attest_token_result_done(res);
+        *res = (TokenResult){0};
         return -1;
-    if (token_out && write_file_atomic(token_out, jwt->data, jwt->len, 0600) < 0)
-        return log_error("cannot write the token to '%s'", token_out), CVM_EXIT_PLATFORM;
+    }
     log_info("reusing the cached token from '%s'", path);
-    return print_result(&res, jwt, &cached, json);
+    run->cached = true;
+    run->nonce_hex = run->owned_nonce = TAKE_PTR(nonce);
+    *ret_jwt = TAKE_PTR(jwt);
+    return CVM_EXIT_OK;
 }
 
-static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, bool json) {
+/* A verified token: from the cache when it still fits this platform, else
+ * attested now (and cached). Returns a CvmExit; *ret_jwt and res on success. */
+static int obtain_token(AgentContext *ctx, AttestRun *run, SecretBuf **ret_jwt, TokenResult *res) {
     _cleanup_(agent_platform_done) AgentPlatform ap = {0};
     _cleanup_(attest_tpm_evidence_done) AttestTpmEvidence e = {0};
     _cleanup_secret_ SecretBuf *jwt = NULL;
-    _cleanup_(attest_token_result_done) TokenResult res = {0};
     uint8_t state[32];
     int r = agent_platform_read(ctx, &ap);
     if (r < 0) /* the vTPM, whatever the errno (a TCTI socket refusing is not the network) */
         return CVM_EXIT_PLATFORM;
-    if (ctx->cfg.attest_token_cache &&
-        (r = from_cache(ctx, run, &ap.p, token_out, json, state)) >= 0)
+    if (ctx->cfg.attest_token_cache && (r = from_cache(ctx, run, &ap.p, state, ret_jwt, res)) >= 0)
         return r;
     if ((r = agent_platform_signer(ctx, &ap)) < 0)
         return cvm_exit_from_errno(r) == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT
@@ -292,19 +297,69 @@ static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, 
         r = platform(ctx, run, &ap.p, &jwt);
     if (r != CVM_EXIT_OK)
         return r;
-    if ((r = check_token(ctx, run, e.transfer.pub, e.transfer.pub_len, &ap.p, jwt, &res)) !=
+    if ((r = check_token(ctx, run, e.transfer.pub, e.transfer.pub_len, &ap.p, jwt, res)) !=
         CVM_EXIT_OK)
         return r;
-    if (token_out && (r = write_file_atomic(token_out, jwt->data, jwt->len, 0600)) < 0)
-        return log_error_errno(r, "cannot write the token to '%s': %s", token_out, strerror(-r)),
-               CVM_EXIT_PLATFORM;
     /* the state was taken before the evidence: if it moved meanwhile, the
      * next run sees another state and asks MAA again (never the reverse) */
     if (ctx->cfg.attest_token_cache &&
         attest_cache_store(ctx->cfg.attest_token_cache, run->proto, run->url, state, run->nonce_hex,
                            (const char *)jwt->data) < 0)
         log_warning("%s; the token is not cached", attest_last_error());
+    *ret_jwt = TAKE_PTR(jwt);
+    return CVM_EXIT_OK;
+}
+
+static int attest_run(AgentContext *ctx, AttestRun *run, const char *token_out, bool json) {
+    _cleanup_secret_ SecretBuf *jwt = NULL;
+    _cleanup_(attest_token_result_done) TokenResult res = {0};
+    int r = obtain_token(ctx, run, &jwt, &res);
+    if (r != CVM_EXIT_OK)
+        return r;
+    if (token_out && (r = write_file_atomic(token_out, jwt->data, jwt->len, 0600)) < 0)
+        return log_error_errno(r, "cannot write the token to '%s': %s", token_out, strerror(-r)),
+               CVM_EXIT_PLATFORM;
     return print_result(&res, jwt, run, json);
+}
+
+/* Sets up run for nonce_arg (NULL: 32 random bytes); *nonce_hex owns the text. */
+static int prepare_run(AgentContext *ctx, AttestRun *run, const char *nonce_arg, char **nonce_hex) {
+    if (check_config(&ctx->cfg, run) < 0)
+        return CVM_EXIT_USAGE;
+    uint8_t nonce[ATTEST_NONCE_MAX];
+    size_t nonce_len = 0;
+    int r = agent_nonce(nonce_arg, nonce, &nonce_len);
+    if (r < 0)
+        return r == -EINVAL ? CVM_EXIT_USAGE : CVM_EXIT_PLATFORM;
+    /* the nonce string is the hex text: MAA echoes base64 of the string */
+    if (!(*nonce_hex = hex_encode(nonce, nonce_len)))
+        return CVM_EXIT_PLATFORM;
+    run->nonce_hex = *nonce_hex;
+    run->nonce_given = nonce_arg != NULL;
+    if (run->payload.n >= ATTEST_CLIENT_PAYLOAD_MAX)
+        return CVM_EXIT_USAGE;
+    run->payload.keys[run->payload.n] = "nonce";
+    run->payload.values[run->payload.n++] = *nonce_hex;
+    return CVM_EXIT_OK;
+}
+
+int agent_attest_token(AgentContext *ctx, SecretBuf **ret_jwt, cJSON **ret_claims) {
+    _cleanup_free_ char *nonce_hex = NULL;
+    _cleanup_(attest_token_result_done) TokenResult res = {0};
+    AttestRun run = {0};
+    int r = prepare_run(ctx, &run, NULL, &nonce_hex);
+    if (r == CVM_EXIT_OK && !streq(run.proto, "azureguest")) {
+        log_error("[attestation] protocol = %s gives a token without a transfer key; key "
+                  "release needs protocol = azureguest",
+                  run.proto);
+        r = CVM_EXIT_USAGE;
+    }
+    if (r == CVM_EXIT_OK)
+        r = obtain_token(ctx, &run, ret_jwt, &res);
+    free(run.owned_nonce);
+    if (r == CVM_EXIT_OK)
+        *ret_claims = TAKE_PTR(res.claims);
+    return r;
 }
 
 int cmd_attest(AgentContext *ctx, int argc, char **argv) {
@@ -332,22 +387,11 @@ int cmd_attest(AgentContext *ctx, int argc, char **argv) {
     }
     if (optind < argc)
         return log_error("attest: unexpected argument '%s'", argv[optind]), CVM_EXIT_USAGE;
-    if (check_config(&ctx->cfg, &run) < 0)
-        return CVM_EXIT_USAGE;
-    uint8_t nonce[ATTEST_NONCE_MAX];
-    size_t nonce_len = 0;
-    int r = agent_nonce(nonce_arg, nonce, &nonce_len);
-    if (r < 0)
-        return r == -EINVAL ? CVM_EXIT_USAGE : CVM_EXIT_PLATFORM;
-    /* the nonce string is the hex text: MAA echoes base64 of the string */
-    _cleanup_free_ char *nonce_hex = hex_encode(nonce, nonce_len);
-    if (!nonce_hex)
-        return CVM_EXIT_PLATFORM;
-    run.nonce_hex = nonce_hex;
-    run.nonce_given = nonce_arg != NULL;
-    if (run.payload.n >= ATTEST_CLIENT_PAYLOAD_MAX)
-        return CVM_EXIT_USAGE;
-    run.payload.keys[run.payload.n] = "nonce";
-    run.payload.values[run.payload.n++] = nonce_hex;
-    return attest_run(ctx, &run, token_out, json);
+    _cleanup_free_ char *nonce_hex = NULL;
+    int r = prepare_run(ctx, &run, nonce_arg, &nonce_hex);
+    if (r != CVM_EXIT_OK)
+        return r;
+    r = attest_run(ctx, &run, token_out, json);
+    free(run.owned_nonce);
+    return r;
 }

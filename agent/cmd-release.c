@@ -3,8 +3,9 @@
  * cvm-agent release [--key URL] [--token F] [--out F] [--format der|pem]
  *                   [--nonce S] [--enc E] [--json]
  *
- * Secure key release: a verified MAA token (the transfer key in it must be
- * this vTPM's), the key's own release policy checked against it, a bearer
+ * Secure key release: a verified MAA token (attested now, reused from the
+ * token cache, or given with --token; the transfer key in it must be this
+ * vTPM's), the key's own release policy checked against it, a bearer
  * token for the vault, the release call, the signed response verified, and
  * key_hsm unwrapped inside the TPM. The key is written to --out (0600) and
  * never printed.
@@ -63,8 +64,10 @@ void release_usage(FILE *f) {
                "verified and the key is unwrapped inside the vTPM.\n"
                "      --key URL        https://<vault>/keys/<name>[/<version>] (default\n"
                "                       [keyvault] key)\n"
-               "      --token F        an MAA token obtained by attestation; verified against\n"
-               "                       [attestation] url before use\n"
+               "      --token F        use this MAA token (verified against [attestation] url\n"
+               "                       and this vTPM's transfer key) instead of attesting;\n"
+               "                       default: attest as `attest` does (reusing the\n"
+               "                       [attestation] token-cache token while it is valid)\n"
                "      --out FILE       write the key there (mode 0600); never printed\n"
                "      --format der|pem PKCS#8 DER (default) or PEM; raw bytes for oct keys\n"
                "      --enc E          CKM_RSA_AES_KEY_WRAP, RSA_AES_KEY_WRAP_256 (default) or\n"
@@ -146,9 +149,6 @@ static int resolve_config(ReleaseRun *run) {
                                "RSA_AES_KEY_WRAP_256 or RSA_AES_KEY_WRAP_384, not '%s'",
                                enc);
     run->api_version = cfg->keyvault_api_version ? cfg->keyvault_api_version : DEFAULT_API_VERSION;
-    if (!run->o->token)
-        return log_error_errno(-EINVAL, "release: give --token F (an MAA token from "
-                                        "attestation)");
     if (!cfg->attest_url)
         return log_error_errno(-EINVAL, "release: set [attestation] url: the token is verified "
                                         "against that issuer before it is sent");
@@ -174,7 +174,30 @@ static int transfer_key(ReleaseRun *run, EVP_PKEY **ret) {
     return r < 0 ? log_error_errno(r, "the TPM's transfer key cannot be read") : 0;
 }
 
+/* A CvmExit of another command's code as the errno release_steps passes on. */
+static int exit_to_errno(int e) {
+    switch (e) {
+    case CVM_EXIT_OK: return 0;
+    case CVM_EXIT_REJECTED: return -EKEYREJECTED;
+    case CVM_EXIT_USAGE: return -EINVAL;
+    case CVM_EXIT_TRANSIENT: return -EAGAIN;
+    default: return -EIO;
+    }
+}
+
+/* No --token: attest now, or reuse the cached token while it fits this VM. */
+static int attest_now(ReleaseRun *run) {
+    _cleanup_secret_ SecretBuf *jwt = NULL;
+    int r = exit_to_errno(agent_attest_token(run->ctx, &jwt, &run->claims));
+    if (r < 0)
+        return log_error_errno(r, "release: no attestation token, nothing was released");
+    run->token = strndup((const char *)jwt->data, jwt->len);
+    return run->token ? 0 : -ENOMEM;
+}
+
 static int verify_target_token(ReleaseRun *run) {
+    if (!run->o->token)
+        return attest_now(run);
     _cleanup_free_ uint8_t *data = NULL;
     _cleanup_pkey_ EVP_PKEY *tk = NULL;
     size_t len = 0;

@@ -80,6 +80,23 @@ release_ok k384 --enc RSA_AES_KEY_WRAP_384
 [ "$(pub_fp k384.key)" = "$want" ] || fail "RSA_AES_KEY_WRAP_384 key differs"
 pass_msg "PEM output; enc CKM_RSA_AES_KEY_WRAP (OAEP-SHA-1) and RSA_AES_KEY_WRAP_384 (OAEP-SHA-384) unwrap in the TPM"
 
+# --- without --token: release attests by itself (as `attest`), and reuses the
+# [attestation] token-cache token while it fits this VM
+attests() { grep -c '"/attest/AzureGuest' "$CVM_SIM_DIR/logs/maa.log" || true; }
+before=$(attests)
+N=$((N + 1))
+agent "${FAST[@]}" -o "attestation.token-cache=$TEST_DIR/token-cache.json" release --out self.key --json \
+    >out.self 2>err.self || { cat err.self >&2; fail "release without --token failed"; }
+[ "$(pub_fp self.key)" = "$want" ] || fail "self-attested release: another key"
+[ "$(attests)" -eq $((before + 1)) ] || fail "release did not attest once ($before -> $(attests))"
+N=$((N + 1))
+agent "${FAST[@]}" -o "attestation.token-cache=$TEST_DIR/token-cache.json" --log-level=info release \
+    --out self2.key >out.self2 2>err.self2 || { cat err.self2 >&2; fail "second release failed"; }
+[ "$(attests)" -eq $((before + 1)) ] || fail "the cached token was not reused"
+grep -q 'reusing the cached token' err.self2 || fail "no word of the cached token: $(cat err.self2)"
+[ "$(pub_fp self2.key)" = "$want" ] || fail "release with the cached token: another key"
+pass_msg "without --token: attests once, then reuses the cached token (one AzureGuest request for two releases)"
+
 # --- versions: a rotated key; the older version by name, the unversioned URL = latest
 NEW=$("${HELPER[@]}" rotate)
 release_ok old --key "$KEY_URL"
@@ -161,14 +178,14 @@ clear_faults
 pass_msg "no identity, an expired bearer (401), malformed IMDS answer, IMDS down/429: right exit codes and causes"
 
 # --- the token itself
-expect_rc 2 agent release --out x.key --key "$KEY_URL"
+expect_rc 2 agent -o attestation.protocol=sevsnpvm release --out x.key --key "$KEY_URL"
 printf 'not.a.token' >bad.jwt
 expect_rc 1 agent release --token bad.jwt --out x.key
 [ ! -e x.key ] || fail "a key file was written without a token"
-pass_msg "no token: exit 2; a malformed token: exit 1"
+pass_msg "a platform-protocol token (no transfer key): exit 2; a malformed token: exit 1"
 
 # --- nothing printed or logged holds the key material
-for k in latest pem k384 old new unversioned throttled-once oct; do
+for k in latest pem k384 self self2 old new unversioned throttled-once oct; do
     [ -e "$k.key" ] || continue
     "${HELPER[@]}" forms "$k.key" >>forms.txt
 done
