@@ -420,11 +420,8 @@ int agent_snp_verify(AgentContext *ctx, const VerifyOptions *opts, SnpReport *re
     r = obtain_crl(ctx, opts, rep->product, rep->signing_key == SNP_SIGNING_KEY_VLEK, &crl, out);
     if (r < 0)
         return r;
-    SnpVerifyInput in = {.signer = signer,
-                         .chain = chain,
-                         .anchors = opts->anchors,
-                         .at = opts->at,
-                         .crl = &crl};
+    SnpVerifyInput in = {
+        .signer = signer, .chain = chain, .anchors = opts->anchors, .at = opts->at, .crl = &crl};
     r = snp_verify(rep, &in, &res);
     if (r == -ENOMEM || redescribe(rep, out) < 0)
         return -ENOMEM;

@@ -58,8 +58,8 @@ typedef enum VerifyOpt {
 
 /* What the SNP and TDX checks read besides their evidence. */
 #define VOPTS_SNP                                                                                  \
-    (VOPT(VCEK) | VOPT(CERT_CHAIN) | VOPT(CRL) | VOPT(POLICY) | VOPT(ALLOW_DEBUG) | VOPT(MIN_TCB) | \
-     VOPT(MEASUREMENT) | VOPT(REPORT_DATA) | VOPT(HOST_DATA) | VOPT(TRUST_ANCHOR))
+    (VOPT(VCEK) | VOPT(CERT_CHAIN) | VOPT(CRL) | VOPT(POLICY) | VOPT(ALLOW_DEBUG) |                \
+     VOPT(MIN_TCB) | VOPT(MEASUREMENT) | VOPT(REPORT_DATA) | VOPT(HOST_DATA) | VOPT(TRUST_ANCHOR))
 #define VOPTS_TDX                                                                                  \
     (VOPT(TCB_INFO) | VOPT(QE_IDENTITY) | VOPT(COLLATERAL_CHAIN) | VOPT(CRL) | VOPT(ALLOW_DEBUG) | \
      VOPT(MEASUREMENT) | VOPT(REPORT_DATA) | VOPT(TRUST_ANCHOR))
