@@ -44,7 +44,7 @@ int agent_parse_hex(const char *opt, const char *s, uint8_t *out, size_t max, bo
     return 0;
 }
 
-static int push_all(STACK_OF(X509) * to, STACK_OF(X509) * from) {
+int agent_move_certs(STACK_OF(X509) * to, STACK_OF(X509) * from) {
     while (sk_X509_num(from) > 0) {
         X509 *c = sk_X509_shift(from);
         if (!sk_X509_push(to, c)) {
@@ -77,7 +77,7 @@ int agent_load_anchors(const char *const *paths, STACK_OF(X509) * *ret) {
             }
             continue;
         }
-        if (push_all(all, certs) < 0)
+        if (agent_move_certs(all, certs) < 0)
             return -ENOMEM;
     }
     *ret = TAKE_PTR(all);

@@ -28,6 +28,9 @@ int agent_read_file(const char *what, const char *path, uint8_t **ret, size_t *r
 int agent_parse_hex(const char *opt, const char *s, uint8_t *out, size_t max, bool exact,
                     size_t *ret_len);
 
+/* Moves the certificates of from to the end of to (from ends empty). */
+int agent_move_certs(STACK_OF(X509) * to, STACK_OF(X509) * from);
+
 /* Loads every certificate (PEM, several per file, or one DER) of the files in
  * paths (NULL-terminated; NULL = none). *ret is NULL when paths is empty. */
 int agent_load_anchors(const char *const *paths, STACK_OF(X509) * *ret);

@@ -187,18 +187,6 @@ int agent_snp_read_report(const char *path, SnpReport *ret) {
     return 0;
 }
 
-/* Appends the certificates of from to to. */
-static int move_certs(STACK_OF(X509) * to, STACK_OF(X509) * from) {
-    while (sk_X509_num(from) > 0) {
-        X509 *c = sk_X509_shift(from);
-        if (!sk_X509_push(to, c)) {
-            X509_free(c);
-            return -ENOMEM;
-        }
-    }
-    return 0;
-}
-
 /* The certs given on the command line: --vcek (first certificate = signer;
  * more in the same file join the chain), --cert-chain (ASK/ASVK, ARK).
  * -EBADMSG when a file holds no certificate. */
@@ -216,7 +204,7 @@ static int load_given(const VerifyOptions *opts, X509 **ret_signer, STACK_OF(X50
         return r;
     if (crypto_load_cert_chain(d, n, &pem) == 0 && sk_X509_num(pem) > 0) {
         signer = sk_X509_shift(pem);
-        if (move_certs(chain, pem) < 0)
+        if (agent_move_certs(chain, pem) < 0)
             return -ENOMEM;
     } else if (crypto_load_cert(d, n, &signer) < 0)
         return log_debug("'%s' holds no certificate (PEM or DER)", opts->vcek), -EBADMSG;
@@ -228,7 +216,7 @@ static int load_given(const VerifyOptions *opts, X509 **ret_signer, STACK_OF(X50
             return r;
         if (crypto_load_cert_chain(c, n, &cs) < 0)
             return log_debug("'%s' holds no PEM certificates", opts->cert_chain), -EBADMSG;
-        if (move_certs(chain, cs) < 0)
+        if (agent_move_certs(chain, cs) < 0)
             return -ENOMEM;
     }
     *ret_signer = TAKE_PTR(signer);
@@ -420,11 +408,8 @@ int agent_snp_verify(AgentContext *ctx, const VerifyOptions *opts, SnpReport *re
     r = obtain_crl(ctx, opts, rep->product, rep->signing_key == SNP_SIGNING_KEY_VLEK, &crl, out);
     if (r < 0)
         return r;
-    SnpVerifyInput in = {.signer = signer,
-                         .chain = chain,
-                         .anchors = opts->anchors,
-                         .at = opts->at,
-                         .crl = &crl};
+    SnpVerifyInput in = {
+        .signer = signer, .chain = chain, .anchors = opts->anchors, .at = opts->at, .crl = &crl};
     r = snp_verify(rep, &in, &res);
     if (r == -ENOMEM || redescribe(rep, out) < 0)
         return -ENOMEM;

@@ -348,9 +348,8 @@ static const char *failed_step(const TdxVerifyResult *res) {
 static int check_signatures(const VerifyOptions *opts, const TdxQuote *q, cJSON *out) {
     _cleanup_(collateral_done) Collateral c = {0};
     _cleanup_(tdx_verify_result_done) TdxVerifyResult res = {0};
-    TdxVerifyParams p = {.at = opts->at,
-                         .extra_anchors = opts->anchors,
-                         .crl_max_age_s = opts->crl_max_age_s};
+    TdxVerifyParams p = {
+        .at = opts->at, .extra_anchors = opts->anchors, .crl_max_age_s = opts->crl_max_age_s};
     int r = load_collateral(opts, &c, &p);
     if (r < 0)
         return r;

@@ -8,7 +8,8 @@ grep -q "verify" <<<"$out" || fail "--help does not list verify"
 pass_msg "--help"
 
 agent --version | grep -q "^cvm-agent [0-9]" || fail "--version"
-# (captured first: grep -q closing the pipe early would SIGPIPE a long help)
+# captured first: grep -q stops reading early, and a help longer than the
+# pipe buffer would then end in SIGPIPE (a failure under pipefail)
 grep -q "Usage: cvm-agent verify" <<<"$(agent -h verify)" || fail "-h verify"
 grep -q "Usage: cvm-agent verify" <<<"$(agent help verify)" || fail "help verify"
 grep -q "Usage: cvm-agent verify" <<<"$(agent verify -h)" || fail "verify -h"

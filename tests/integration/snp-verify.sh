@@ -219,8 +219,16 @@ v na1 2 "${R[@]}" --tcb-info "$TEST_DIR/policy.json"
 v na2 2 "${R[@]}" --td-quote "$TEST_DIR/policy.json"
 v na3 2 "${R[@]}" --pcrs "$TEST_DIR/policy.json"
 v na4 2 "${R[@]}" --tdx-quote "$TEST_DIR/policy.json"
-v na5 2 "${R[@]}" --token "$TEST_DIR/policy.json"
-grep -q -- "--token is not supported by this build" "$TEST_DIR/na5.err" || fail "--token: $(cat "$TEST_DIR/na5.err")"
+# a release response beside the report is verified too (this one is not one: no)
+v na5 1 "${R[@]}" --release-response "$TEST_DIR/policy.json"
+check na5 "d['verified']" False
+v na5b 2 "${R[@]}" --ca-bundle "$TEST_DIR/policy.json"
+grep -q -- "--ca-bundle does not apply" "$TEST_DIR/na5b.err" || fail "--ca-bundle: $(cat "$TEST_DIR/na5b.err")"
+# a token that is not one, beside the valid report: the whole answer is no
+printf 'garbage.token.x\n' >"$TEST_DIR/garbage.jwt"
+printf '{"keys":[]}\n' >"$TEST_DIR/jwks.json"
+v na6 1 "${R[@]}" --token "$TEST_DIR/garbage.jwt" --jwks "$TEST_DIR/jwks.json"
+check na6 "d['verified']" False
 grep -q -- "--tcb-info does not apply" "$TEST_DIR/na1.err" || fail "--tcb-info: $(cat "$TEST_DIR/na1.err")"
 # evidence beside the report is verified too: garbage fails the whole answer
 head -c 300 /dev/urandom >"$TEST_DIR/garbage.bin"

@@ -471,7 +471,8 @@ static void test_real_keyvault_release_chain(void **state) {
     };
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
         int r = jose_jws_verify_x5c(jws, bad[i].wrong_root ? wrong : trusted,
-                                    bad[i].at < 0 ? now_realtime_s() : at, bad[i].host, JOSE_ALG_RS256, &err);
+                                    bad[i].at < 0 ? now_realtime_s() : at, bad[i].host,
+                                    JOSE_ALG_RS256, &err);
         assert_int_equal(r, -EKEYREJECTED);
         assert_non_null(err);
         free(err);
