@@ -10,6 +10,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -416,13 +418,133 @@ static void test_identity_file_env(void **state) {
     assert_int_equal(identity_source_from_string("argv", &s), -EINVAL);
 }
 
+/* --- IMDS: tests/unit/imds-test-server.py --- */
+
+static pid_t imds_pid = -1;
+static int imds_port;
+static char imds_dir[] = "/tmp/cvm-test-release.XXXXXX";
+
+static void imds_start(void) {
+    char port_file[4200], script[4200];
+    assert_non_null(mkdtemp(imds_dir));
+    snprintf(port_file, sizeof(port_file), "%s/port", imds_dir);
+    snprintf(script, sizeof(script), "%s/tests/unit/imds-test-server.py", TEST_SRCDIR);
+    imds_pid = fork();
+    assert_true(imds_pid >= 0);
+    if (imds_pid == 0) {
+        execl("/usr/bin/python3", "python3", script, "--port-file", port_file, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(port_file, "re");
+        if (f) {
+            int n = fscanf(f, "%d", &imds_port);
+            fclose(f);
+            if (n == 1)
+                return;
+        }
+        usleep(50 * 1000);
+    }
+    fail_msg("the IMDS test server did not start");
+}
+
+static void imds_stop(void) {
+    char cmd[128];
+    if (imds_pid > 0) {
+        kill(imds_pid, SIGTERM);
+        waitpid(imds_pid, NULL, 0);
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", imds_dir);
+    if (system(cmd) != 0)
+        print_message("could not remove %s\n", imds_dir);
+}
+
+/* GET a control route of the test server as text. */
+static char *imds_get(const HttpConfig *http, const char *path) {
+    char url[128];
+    HttpResponse resp = {0};
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", imds_port, path);
+    HttpRequest req = {.url = url};
+    assert_int_equal(http_request(http, &req, &resp, NULL), 0);
+    char *s = strndup((const char *)resp.body, resp.body_len);
+    http_response_done(&resp);
+    return s;
+}
+
+static int imds_count(const HttpConfig *http) {
+    _cleanup_free_ char *s = imds_get(http, "/count");
+    return atoi(s);
+}
+
+static void test_identity_imds(void **state) {
+    (void)state;
+    imds_start();
+    char base[64];
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", imds_port);
+    HttpConfig http = {.allow_plain_http_loopback = true,
+                       .max_attempts = 2,
+                       .backoff_initial_ms = 50,
+                       .timeout_ms = 5000};
+    IdentityConfig cfg = {.imds_url = base};
+    IdentityError err;
+    SecretBuf *tok = NULL;
+    int64_t now = now_realtime_s();
+    identity_cache_clear();
+    assert_int_equal(identity_token(&cfg, &http, "https://vault.azure.net", now, &tok, &err), 0);
+    assert_int_equal(strncmp((char *)tok->data, "tok-1-", 6), 0);
+    secret_free(tok);
+    /* the resource is URL-encoded, the api-version sent */
+    _cleanup_free_ char *last = imds_get(&http, "/last");
+    assert_non_null(strstr(last, "resource=https%3A%2F%2Fvault.azure.net"));
+    assert_non_null(strstr(last, "api-version=2018-02-01"));
+    /* a second request is served from memory; another resource is not */
+    assert_int_equal(identity_token(&cfg, &http, "https://vault.azure.net", now, &tok, &err), 0);
+    secret_free(tok);
+    assert_int_equal(imds_count(&http), 1);
+    assert_int_equal(identity_token(&cfg, &http, "https://managedhsm.azure.net", now, &tok, &err),
+                     0);
+    secret_free(tok);
+    assert_int_equal(imds_count(&http), 2);
+    /* 10 minutes before expires_on (a 1 h token) it is still cached; 4 minutes before, not */
+    assert_int_equal(identity_token(&cfg, &http, "https://vault.azure.net", now + 3000, &tok, &err),
+                     0);
+    secret_free(tok);
+    assert_int_equal(imds_count(&http), 2);
+    assert_int_equal(identity_token(&cfg, &http, "https://vault.azure.net", now + 3360, &tok, &err),
+                     0);
+    secret_free(tok);
+    assert_int_equal(imds_count(&http), 3);
+    /* a token inside the refresh margin is never reused */
+    IdentityConfig expiring = {.imds_url = base, .client_id = "expiring"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            identity_token(&expiring, &http, "https://vault.azure.net", now, &tok, &err), 0);
+        secret_free(tok);
+    }
+    assert_int_equal(imds_count(&http), 5);
+    _cleanup_free_ char *last2 = imds_get(&http, "/last");
+    assert_non_null(strstr(last2, "&client_id=expiring"));
+    /* IMDS's error and error_description reach the caller */
+    IdentityConfig missing = {.imds_url = base, .client_id = "missing"};
+    assert_int_equal(identity_token(&missing, &http, "https://vault.azure.net", now, &tok, &err),
+                     -EACCES);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.error, "invalid_request");
+    assert_string_equal(err.description, "Identity not found");
+    IdentityConfig garbled = {.imds_url = base, .client_id = "garbled"};
+    assert_int_equal(identity_token(&garbled, &http, "https://vault.azure.net", now, &tok, &err),
+                     -EPROTO);
+    identity_cache_clear();
+    imds_stop();
+}
+
 int main(void) {
     json_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_akv_release),  cmocka_unit_test(test_unsigned_payloads),
         cmocka_unit_test(test_datadisk_policy),   cmocka_unit_test(test_operators),
         cmocka_unit_test(test_unwrap_material),   cmocka_unit_test(test_key_ref),
-        cmocka_unit_test(test_identity_file_env),
+        cmocka_unit_test(test_identity_file_env), cmocka_unit_test(test_identity_imds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
