@@ -28,6 +28,11 @@
 #include "release/release.h"
 #include "tpm/tpm.h"
 
+/* strchr would also match the terminating NUL: a NUL byte is not blank. */
+static inline bool is_blank(int c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 #define DEFAULT_API_VERSION "7.4"
 #define AZURE_PCRS          0xffu /* PCR 0-7, SHA-256 (azure-wire-formats.md §4) */
 
@@ -225,7 +230,7 @@ static int verify_target_token(ReleaseRun *run) {
     }
     run->claims = TAKE_PTR(res.claims);
     attest_token_result_done(&res);
-    while (len > 0 && strchr(" \t\r\n", data[len - 1]))
+    while (len > 0 && is_blank(data[len - 1]))
         len--;
     run->token = strndup((const char *)data, len);
     secure_wipe(data, len);

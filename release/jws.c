@@ -23,6 +23,11 @@
 #include "common/log.h"
 #include "release/release.h"
 
+/* strchr would also match the terminating NUL: a NUL byte is not blank. */
+static inline bool is_blank(int c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 #define RELEASE_ALGS (JOSE_ALG_RS256 | JOSE_ALG_PS256 | JOSE_ALG_ES256 | JOSE_ALG_ES384)
 
 static const char *const azure_families[] = {"vault.azure.net", "managedhsm.azure.net", NULL};
@@ -185,9 +190,9 @@ int release_trust_load(const char *path, STACK_OF(X509) * *ret) {
 
 /* {"value": "<JWS>"} or the JWS itself, without surrounding whitespace. */
 static char *extract_compact(const char *body, size_t len) {
-    while (len > 0 && strchr(" \t\r\n", body[len - 1]))
+    while (len > 0 && is_blank(body[len - 1]))
         len--;
-    while (len > 0 && strchr(" \t\r\n", body[0]))
+    while (len > 0 && is_blank(body[0]))
         body++, len--;
     if (len > 0 && body[0] == '{') {
         _cleanup_json_ cJSON *doc = NULL;
@@ -249,7 +254,7 @@ int release_payload_decode(const char *text, size_t len, ReleasedKeyInfo *info, 
     *info = (ReleasedKeyInfo){0};
     if (reterr)
         *reterr = NULL;
-    while (len > 0 && strchr(" \t\r\n", text[len - 1]))
+    while (len > 0 && is_blank(text[len - 1]))
         len--;
     if (json_parse(text, len, &payload) < 0) {
         _cleanup_free_ uint8_t *raw = NULL;

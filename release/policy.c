@@ -24,6 +24,11 @@
 #include "common/json.h"
 #include "release/release.h"
 
+/* strchr would also match the terminating NUL: a NUL byte is not blank. */
+static inline bool is_blank(int c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 #define POLICY_MAX_DEPTH 16
 
 static const char *const operators[] = {
@@ -32,7 +37,7 @@ static const char *const operators[] = {
 
 int release_policy_parse(const char *text, size_t len, cJSON **ret, const char **why) {
     _cleanup_json_ cJSON *doc = NULL;
-    while (len > 0 && strchr(" \t\r\n", text[len - 1]))
+    while (len > 0 && is_blank(text[len - 1]))
         len--;
     if (json_parse(text, len, &doc) < 0) {
         /* the "data" member as stored: base64url of the policy */
@@ -172,14 +177,14 @@ static void note_failure(EvalState *st, const char *path, const char *op, const 
     scalar_text(want, w, sizeof(w));
     snprintf(st->res->failed_claim, sizeof(st->res->failed_claim), "%s", path);
     if (!have)
-        snprintf(st->res->clause, sizeof(st->res->clause), "claim %s %s %s: the token has no %s",
-                 path, op, w, path);
+        snprintf(st->res->clause, sizeof(st->res->clause),
+                 "claim %.120s %s %.120s: the token has no %.120s", path, op, w, path);
     else if (scalar_text(have, h, sizeof(h)))
-        snprintf(st->res->clause, sizeof(st->res->clause), "claim %s %s %s: the token has %s", path,
-                 op, w, h);
+        snprintf(st->res->clause, sizeof(st->res->clause),
+                 "claim %.120s %s %.120s: the token has %.120s", path, op, w, h);
     else
         snprintf(st->res->clause, sizeof(st->res->clause),
-                 "claim %s %s %s: the token's value is not a scalar", path, op, w);
+                 "claim %.120s %s %.120s: the token's value is not a scalar", path, op, w);
 }
 
 static bool eval_condition(EvalState *st, const cJSON *cond, unsigned depth);

@@ -126,7 +126,7 @@ typedef struct ReleasedKey {
     SecretBuf *der;            /* PKCS#8 PrivateKeyInfo DER (RSA/EC) or the raw oct bytes */
     bool oct;                  /* symmetric: der holds the raw key */
     EVP_PKEY *pkey;            /* the parsed private key (NULL for oct) */
-    char key_type[32];         /* "RSA-2048", "EC-P-256", "oct-256" */
+    char key_type[48];         /* "RSA-2048", "EC-P-256", "oct-256" */
     uint8_t public_sha256[32]; /* SHA-256 of the public key's SubjectPublicKeyInfo DER
                                   (for oct: of nothing; has_public false) */
     bool has_public;

@@ -159,10 +159,13 @@ int vault_release(const HttpConfig *http, const KeyRef *key, const char *api_ver
     int r = vault_call(http, "POST", url, bearer, text, &resp, err);
     if (r < 0)
         return r;
+    /* a NUL inside is no JSON and no JWS: hand over only what precedes it */
     *ret = strndup((const char *)resp.body, resp.body_len);
-    *ret_len = resp.body_len;
     http_response_done(&resp);
-    return *ret ? 0 : -ENOMEM;
+    if (!*ret)
+        return -ENOMEM;
+    *ret_len = strlen(*ret);
+    return 0;
 }
 
 int vault_bundle_policy(const cJSON *bundle, cJSON **ret) {
