@@ -97,6 +97,21 @@ grep -q 'reusing the cached token' err.self2 || fail "no word of the cached toke
 [ "$(pub_fp self2.key)" = "$want" ] || fail "release with the cached token: another key"
 pass_msg "without --token: attests once, then reuses the cached token (one AzureGuest request for two releases)"
 
+# --- the bearer token from a file or the environment instead of IMDS
+"$PYTHON" "$SIMDIR/cvm-sim" token --dir "$CVM_SIM_DIR" --resource "$(ep vault_resource)" >bearer.txt
+N=$((N + 2))
+agent "${FAST[@]}" -o identity.source=file -o "identity.token-file=$TEST_DIR/bearer.txt" \
+    release --token token.jwt --out file-bearer.key >out.fb 2>err.fb || { cat err.fb >&2; fail "token-file"; }
+CVM_AGENT_BEARER_TOKEN=$(cat bearer.txt) agent "${FAST[@]}" -o identity.source=env \
+    release --token token.jwt --out env-bearer.key >out.eb 2>err.eb || { cat err.eb >&2; fail "token-env"; }
+[ "$(pub_fp file-bearer.key)" = "$want" ] && [ "$(pub_fp env-bearer.key)" = "$want" ] || fail "bearer sources"
+grep -F -q -f bearer.txt out.fb err.fb out.eb err.eb && fail "the bearer token was printed"
+rc=0
+agent "${FAST[@]}" -o identity.source=env release --token token.jwt --out noenv.key >out.noenv 2>err.noenv || rc=$?
+[ "$rc" -eq 2 ] && grep -q 'CVM_AGENT_BEARER_TOKEN' err.noenv && [ ! -e noenv.key ] ||
+    fail "source = env without the variable: exit $rc, $(cat err.noenv)"
+pass_msg "[identity] source = file and env release the same key; the bearer is never printed"
+
 # --- versions: a rotated key; the older version by name, the unversioned URL = latest
 NEW=$("${HELPER[@]}" rotate)
 release_ok old --key "$KEY_URL"
@@ -185,7 +200,7 @@ expect_rc 1 agent release --token bad.jwt --out x.key
 pass_msg "a platform-protocol token (no transfer key): exit 2; a malformed token: exit 1"
 
 # --- nothing printed or logged holds the key material
-for k in latest pem k384 self self2 old new unversioned throttled-once oct; do
+for k in latest pem k384 self self2 file-bearer env-bearer old new unversioned throttled-once oct; do
     [ -e "$k.key" ] || continue
     "${HELPER[@]}" forms "$k.key" >>forms.txt
 done
