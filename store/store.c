@@ -84,6 +84,7 @@ char *store_envelope_path(const StoreContext *s, const char *name) {
 void store_open_result_done(StoreOpenResult *r) {
     secret_free(r->secret);
     free(r->key_version);
+    free(r->warning);
     *r = (StoreOpenResult){0};
 }
 
@@ -99,9 +100,10 @@ static int64_t now_s(void) {
 }
 
 /* AAD of the GCM layers: binds a ciphertext to its secret and purpose, so
- * envelopes or payloads cannot be swapped between names. */
+ * envelopes or payloads cannot be swapped between names. A constant, not the
+ * envelope format version: a v2 format must still open v1 ciphertexts. */
 static void make_aad(char *buf, size_t size, const char *name, const char *purpose) {
-    snprintf(buf, size, "%s/%u/%s/%s", STORE_FORMAT, STORE_ENVELOPE_LATEST, name, purpose);
+    snprintf(buf, size, "cvm-agent-secret/1/%s/%s", name, purpose);
 }
 
 /* --- envelope files --- */
@@ -141,9 +143,15 @@ static int save(StoreContext *s, const StoreEnvelope *e) {
     int r;
     if (!path)
         return -ENOMEM;
+    struct stat st;
     r = mkdir_p(s->dir, 0700);
     if (r < 0)
         return fail(s, r, "cannot create the secret directory '%s': %s", s->dir, strerror(-r));
+    if (stat(s->dir, &st) < 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 0077))
+        return fail(s, -EACCES,
+                    "the secret directory '%s' is not a directory of mode 0700; fix it with "
+                    "chmod 0700 '%s'",
+                    s->dir, s->dir);
     if ((r = store_envelope_format(e, &text, &len)) < 0)
         return fail(s, r, "cannot format envelope '%s': %s", path, strerror(-r));
     r = write_file_atomic(path, text, len, 0600);
@@ -498,7 +506,6 @@ static int open_envelope(StoreContext *s, StoreEnvelope *e, bool attestation_ok,
 int store_open(StoreContext *s, const char *name, bool attestation_ok, StoreOpenResult *ret) {
     StoreEnvelope e = {0};
     StoreOpenResult res = {0};
-    char list[80];
     int r;
 
     s->error[0] = '\0';
@@ -506,15 +513,12 @@ int store_open(StoreContext *s, const char *name, bool attestation_ok, StoreOpen
         return r;
     r = open_envelope(s, &e, attestation_ok, &res);
     if (r >= 0 && res.reauthorized) {
-        store_pcr_list(res.changed_pcrs, list, sizeof(list));
         e.updated = now_s();
         /* The secret is already out; a failure to keep the approval only
-         * means the next open re-authorizes again, so it is not fatal. */
-        if (save(s, &e) < 0)
-            log_warning("secret '%s': re-authorized for the new PCR %s values, but %s", name, list,
-                        s->error);
-        else
-            log_info("secret '%s': re-authorized for the new values of PCR %s", name, list);
+         * means the next open re-authorizes again, so it is not fatal: the
+         * caller logs the warning. */
+        if (save(s, &e) < 0 && !(res.warning = strdup(s->error)))
+            r = -ENOMEM;
         s->error[0] = '\0';
     }
     store_envelope_done(&e);

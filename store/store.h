@@ -132,6 +132,7 @@ typedef struct StoreOpenResult {
     char *key_version;     /* the version that opened it */
     bool reauthorized;     /* a new approval was signed and stored */
     uint32_t changed_pcrs; /* bit i: PCR i differs from the stored approval */
+    char *warning;         /* set when the new approval could not be stored (why) */
 } StoreOpenResult;
 void store_open_result_done(StoreOpenResult *r);
 
@@ -139,8 +140,10 @@ void store_open_result_done(StoreOpenResult *r);
  * Opens the secret. When the current PCRs differ from those the stored
  * approval covers: with attestation_ok (the caller's attestation of this very
  * boot succeeded) the approval is re-signed with K_pol for the current values
- * and stored atomically before the secret is returned; without it
- * -EKEYREJECTED and the envelope is left untouched.
+ * and stored atomically before the secret is returned (when storing fails, the
+ * secret is still returned, with ret->warning saying why, and the next open
+ * re-authorizes again); without it -EKEYREJECTED and the envelope is left
+ * untouched. The caller logs the re-authorization (reauthorized, changed_pcrs).
  */
 int store_open(StoreContext *s, const char *name, bool attestation_ok, StoreOpenResult *ret);
 

@@ -209,6 +209,9 @@ static int run(StoreContext *s, const char *action, const Args *a) {
             if (res.changed_pcrs & (1u << i))
                 off += (unsigned)snprintf(changed + off, sizeof(changed) - off, "%s%u",
                                           off ? "," : "", i);
+        if (res.warning)
+            fprintf(stderr, "store-driver: warning: secret '%s' re-authorized, but %s\n", a->name,
+                    res.warning);
         printf("version=%s reauthorized=%s changed=%s\n", res.key_version,
                res.reauthorized ? "yes" : "no", changed);
         store_open_result_done(&res);
