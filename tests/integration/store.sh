@@ -8,7 +8,6 @@
 #  writes; a vTPM that lost its state (NonPersistedTPM) while cmk-only opens.
 . "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$CVM_SRCDIR/tests/integration/tpm-lib.sh"
-require_cmd python3
 STORE_DRIVER="$CVM_BUILDDIR/tests/store-driver"
 [ -x "$STORE_DRIVER" ] || { echo "store-driver not built ('$STORE_DRIVER')" >&2; exit 99; }
 vtpm_start
@@ -60,7 +59,10 @@ head -c 4096 /dev/urandom >max.secret
 sd seal --name nvm --in max.secret --cmk-only || fail "seal --cmk-only failed"
 opens_same nvm max.secret
 grep -q '"tpm"' "$(env_of nvm)" && fail "a cmk-only envelope has a tpm member"
-pass_msg "no overwrite without force; 4096 bytes max; names checked; generated, ephemeral and cmk-only secrets"
+touch "$STATE/secrets/disk.json.tmp.AbC123" "$STATE/secrets/notes.txt"
+[ "$(sd list | tr '\n' ' ')" = "disk gen nvm " ] || fail "list: $(sd list)"
+rm -f "$STATE/secrets/disk.json.tmp.AbC123" "$STATE/secrets/notes.txt"
+pass_msg "no overwrite without force; 4096 bytes max; names checked; generated, ephemeral and cmk-only secrets; list"
 
 # --- rotation
 new_version v2
@@ -98,7 +100,7 @@ st=$(sd status --name disk)
 [ "$(field approval "$st")/$(field changed "$st")" = stale/7 ] || fail "status after extend: $st"
 opens_same disk disk.secret --attested
 grep -q 'reauthorized=yes changed=7' open.out || fail "no re-authorization reported: $(cat open.out)"
-sig() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tpm"]["approval"]["signature"])' "$1"; }
+sig() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["tpm"]["approval"]["signature"])' "$1"; }
 [ "$(sig before.json)" != "$(sig "$(env_of disk)")" ] || fail "the stored approval did not change"
 opens_same disk disk.secret
 grep -q 'reauthorized=no' open.out || fail "a second open re-authorized again"
@@ -106,7 +108,7 @@ no_leaks "re-authorization"
 pass_msg "PCR extend: refused without attestation (envelope byte-identical), re-authorized with it"
 
 # --- tampering
-python3 - "$(env_of disk)" tampered.json <<'PY'
+"$PYTHON" - "$(env_of disk)" tampered.json <<'PY'
 import base64, json, sys
 e = json.load(open(sys.argv[1]))
 ct = bytearray(base64.b64decode(e["ciphertext"])); ct[20] ^= 1
@@ -199,10 +201,12 @@ st=$(sd status --name disk)
 [ "$(field srk "$st")" = changed ] || fail "status does not report the SRK change: $st"
 cmp -s disk.before "$(env_of disk)" || fail "a refused open changed the envelope"
 opens_same nvm max.secret
+opens_same nvm max.secret --no-tpm
+expect_rc 2 sd --no-tpm open --name disk --out x.bin
 pass_msg "a vTPM that lost its state: NonPersistedTPM (exit 4), the cmk-only secret still opens"
 
 driver srk-name --out srk.new || fail "srk-name failed"
-python3 - "$(env_of disk)" srk.new <<'PY'
+"$PYTHON" - "$(env_of disk)" srk.new <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1]))
 e["tpm"]["srk_name"] = open(sys.argv[2], "rb").read().hex()
