@@ -9,6 +9,8 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,6 +159,33 @@ static int save(StoreContext *s, const StoreEnvelope *e) {
     r = write_file_atomic(path, text, len, 0600);
     if (r < 0)
         return fail(s, r, "cannot write envelope '%s' (left as it was): %s", path, strerror(-r));
+    return 0;
+}
+
+/*
+ * Serializes the operations that write envelopes (boot's open with
+ * re-authorization and the rotation timer may run at once): without it, a
+ * re-authorization could write back the envelope it read before a concurrent
+ * rewrap and undo it. An exclusive flock on the secret directory, held until
+ * *ret_fd is closed; *ret_fd stays -1 when the directory does not exist yet
+ * (and create is false: there is nothing to protect).
+ */
+static int lock_store(StoreContext *s, bool create, int *ret_fd) {
+    int r, fd;
+    if (create && (r = mkdir_p(s->dir, 0700)) < 0)
+        return fail(s, r, "cannot create the secret directory '%s': %s", s->dir, strerror(-r));
+    fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !create)
+        return 0;
+    if (fd < 0)
+        return fail(s, -errno, "cannot open '%s': %s", s->dir, strerror(errno));
+    while (flock(fd, LOCK_EX) < 0)
+        if (errno != EINTR) {
+            r = -errno;
+            close(fd);
+            return fail(s, r, "cannot lock '%s': %s", s->dir, strerror(-r));
+        }
+    *ret_fd = fd;
     return 0;
 }
 
@@ -382,6 +411,7 @@ int store_seal(StoreContext *s, const char *name, const StoreSealOptions *o) {
                                *k_cmk = NULL, *payload = NULL;
     _cleanup_free_ char *path = NULL, *version = NULL;
     _cleanup_pkey_ EVP_PKEY *k_pol = NULL;
+    _cleanup_close_ int lock = -1;
     StoreEnvelope e = {.mode = o->mode, .ephemeral = o->ephemeral};
     char aad[STORE_NAME_MAX + 64];
     struct stat st;
@@ -392,10 +422,15 @@ int store_seal(StoreContext *s, const char *name, const StoreSealOptions *o) {
         return fail(s, -EINVAL, "'%s' is not a valid secret name", name);
     if (!dk || !(path = store_envelope_path(s, name)))
         return -ENOMEM;
+    if ((r = lock_store(s, true, &lock)) < 0)
+        return r;
     if (!o->force && stat(path, &st) == 0)
         return fail(s, -EEXIST, "secret '%s' exists ('%s'); give force to replace it", name, path);
     if (o->mode == STORE_MODE_TPM_CMK && !s->tpm)
         return fail(s, -EINVAL, "mode tpm+cmk needs the vTPM");
+    if (o->pcrs.hash && (tpm_hash_size(o->pcrs.hash) == 0 || o->pcrs.mask == 0 ||
+                         o->pcrs.mask >= (1u << TPM_PCR_COUNT)))
+        return fail(s, -EINVAL, "the PCR selection names no PCR of a known bank");
     if ((r = seal_secret(s, o, &secret)) < 0 || (r = newest_version(s, &version)) < 0)
         return r;
     if (RAND_priv_bytes(dk->data, STORE_KEY_SIZE) != 1)
@@ -403,8 +438,10 @@ int store_seal(StoreContext *s, const char *name, const StoreSealOptions *o) {
     e.pcrs = o->pcrs.hash ? o->pcrs : (TpmPcrSelection){TPM_HASH_SHA256, (1u << 0) | (1u << 7)};
     e.created = e.updated = now_s();
     if (!(e.name = strdup(name)) ||
-        (s->provider->key_url && !(e.key_url = strdup(s->provider->key_url))))
-        return -ENOMEM;
+        (s->provider->key_url && !(e.key_url = strdup(s->provider->key_url)))) {
+        r = -ENOMEM;
+        goto out;
+    }
     make_aad(aad, sizeof(aad), name, "data");
     r = store_aead_seal(dk, aad, secret->data, secret->len, &e.ciphertext, &e.ciphertext_len);
     if (r < 0)
@@ -436,7 +473,7 @@ out:
 /* --- open --- */
 
 /* K_tpm from the vTPM; re-authorizes when the PCRs moved and the caller's
- * attestation succeeded. *ret_write says the approval in e changed. */
+ * attestation succeeded (res->reauthorized: the approval in e changed). */
 static int open_tpm_share(StoreContext *s, StoreEnvelope *e, const SecretBuf *payload,
                           bool attestation_ok, StoreOpenResult *res, SecretBuf **ret) {
     _cleanup_pkey_ EVP_PKEY *k_pol = NULL;
@@ -506,9 +543,12 @@ static int open_envelope(StoreContext *s, StoreEnvelope *e, bool attestation_ok,
 int store_open(StoreContext *s, const char *name, bool attestation_ok, StoreOpenResult *ret) {
     StoreEnvelope e = {0};
     StoreOpenResult res = {0};
+    _cleanup_close_ int lock = -1;
     int r;
 
     s->error[0] = '\0';
+    if ((r = lock_store(s, false, &lock)) < 0)
+        return r;
     if ((r = load(s, name, &e)) < 0)
         return r;
     r = open_envelope(s, &e, attestation_ok, &res);
@@ -567,10 +607,13 @@ int store_rewrap(StoreContext *s, const char *name, StoreStepFn step, void *user
     _cleanup_free_ char *newest = NULL;
     StoreEnvelope e = {0};
     const StoreWrap *used = NULL;
+    _cleanup_close_ int lock = -1;
     int r;
 
     s->error[0] = '\0';
     *ret_changed = false;
+    if ((r = lock_store(s, false, &lock)) < 0)
+        return r;
     if ((r = load(s, name, &e)) < 0)
         return r;
     if ((r = newest_version(s, &newest)) < 0)
