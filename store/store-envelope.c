@@ -90,8 +90,9 @@ static int get_b64(const cJSON *obj, const char *where, const char *key, size_t 
 
 static int get_time(const cJSON *obj, const char *key, int64_t *ret, char *err, size_t err_size) {
     const char *s = json_get_string(obj, key);
-    if (!s || parse_rfc3339(s, ret) < 0)
-        return bad(err, err_size, "'%s' missing or not an RFC 3339 time", key);
+    /* 1970 .. 9999: what the writer can write back in the same form */
+    if (!s || parse_rfc3339(s, ret) < 0 || *ret < 0 || *ret >= INT64_C(253402300800))
+        return bad(err, err_size, "'%s' missing or not an RFC 3339 time in 1970..9999", key);
     return 0;
 }
 

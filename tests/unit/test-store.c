@@ -173,6 +173,7 @@ static void test_malformed(void **state) {
         {"ephemeral", "\"yes\"", "'ephemeral'"},
         {"created", "\"yesterday\"", "'created'"},
         {"updated", "12", "'updated'"},
+        {"updated", "\"0622-11-30T09:43:06Z\"", "'updated'"}, /* fuzz: not written back alike */
         {"ciphertext", "\"!!notbase64\"", "'ciphertext'"},
         {"ciphertext", "\"AAAA\"", "'ciphertext'"},
         {"key", NULL, "'key'"},
