@@ -155,6 +155,17 @@ for step in 1 2 3 4; do
 done
 pass_msg "SIGKILL after each of the 4 rewrap steps: opens every time, a rerun finishes on the new version"
 
+# --- operations that write envelopes wait for each other (flock on the directory)
+flock "$STATE/secrets" sleep 3 &
+holder=$!
+sleep 0.5
+rc=0
+timeout 1 "$STORE_DRIVER" --state "$STATE" --keys "$KEYS" rewrap --name disk >/dev/null 2>&1 || rc=$?
+[ "$rc" = 124 ] || fail "rewrap did not wait for the store lock (rc $rc)"
+wait "$holder"
+sd rewrap --name disk >/dev/null || fail "rewrap after the lock was released failed"
+pass_msg "rewrap waits while another process holds the store lock"
+
 # --- a full file system during the envelope writes
 if [ "$(id -u)" = 0 ] && mkdir -p "$TEST_DIR/small" &&
     mount -t tmpfs -o size=256k tmpfs "$TEST_DIR/small" 2>/dev/null; then
