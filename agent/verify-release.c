@@ -100,6 +100,12 @@ int verify_release_response(AgentContext *ctx, const VerifyOptions *o, cJSON *ou
     const char *ca = o->ca_bundle ? o->ca_bundle : ctx->cfg.keyvault_signer_ca;
     if (release_trust_load(ca, &roots) < 0)
         return -EINVAL;
+    /* what the answer rests on: the public roots, or the user-named ones */
+    char anchor[4200];
+    snprintf(anchor, sizeof(anchor), ca ? "non-production: the CA bundle '%s'" : "%s",
+             ca ? ca : "the system certificate store");
+    if (json_add_string(out, "trust_anchor", anchor) < 0)
+        return -ENOMEM;
     ReleaseJwsCheck chk = {
         .trusted = roots, .at = o->at, .signer_host = ctx->cfg.keyvault_signer_host};
     r = release_jws_verify((const char *)data, len, &chk, &info, &err);

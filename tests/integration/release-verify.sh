@@ -66,6 +66,97 @@ else
     echo "# the system CA store lacks Baltimore CyberTrust Root: the real AKV JWS is not chained"
 fi
 
+# --- the algorithm allow-list, thumbprints, header shapes and the signer's name,
+# on responses signed here (python3-cryptography) by a CA named with --ca-bundle
+"$PYTHON" - <<'PY'
+import base64, datetime, hashlib, json
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, hmac, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = datetime.datetime.utcnow()
+def cert(key, cn, sans):
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=1))
+         .not_valid_after(now + datetime.timedelta(days=30))
+         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+         .add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False))
+    return b.sign(key, hashes.SHA256())
+keys = {"rsa": rsa.generate_private_key(65537, 2048), "p256": ec.generate_private_key(ec.SECP256R1()),
+        "p384": ec.generate_private_key(ec.SECP384R1())}
+certs = {k: cert(v, "vault signer " + k, ["vault.azure.net", "*.vault.azure.net", "*.managedhsm.azure.net"])
+         for k, v in keys.items()}
+with open("signers.pem", "wb") as f:
+    for c in certs.values():
+        f.write(c.public_bytes(serialization.Encoding.PEM))
+def payload(host="v1.vault.azure.net", enc="RSA_AES_KEY_WRAP_256"):
+    kid = "https://%s/keys/k1/0123456789abcdef0123456789abcdef" % host
+    return {"request": {"api-version": "7.4", "enc": enc, "kid": kid},
+            "response": {"key": {"key": {"kid": kid, "kty": "RSA-HSM", "key_hsm": b64u(b"{}")},
+                                 "attributes": {"enabled": True, "exportable": True, "exp": 2000000000}}}}
+def jws(name, alg, kind, mhsm=False, pl=None, x5t256=None):
+    der = certs[kind].public_bytes(serialization.Encoding.DER)
+    h = {"alg": alg, "kid": hashlib.sha1(der).hexdigest().upper(), "x5t": b64u(hashlib.sha1(der).digest()),
+         "typ": "JWT", "x5t#S256": x5t256 or b64u(hashlib.sha256(der).digest()),
+         "x5c": [base64.b64encode(der).decode()]}
+    if mhsm:
+        h = {"alg": alg, "kid": "b6801cf7-acd2-4428-275f-872cbcb19701", "x5c": h["x5c"], "x5t#S256": h["x5t#S256"]}
+    si = (b64u(json.dumps(h).encode()) + "." + b64u(json.dumps(pl or payload()).encode())).encode()
+    k = keys[kind]
+    if alg == "RS256":
+        sig = k.sign(si, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "RS384":
+        sig = k.sign(si, padding.PKCS1v15(), hashes.SHA384())
+    elif alg == "PS256":
+        sig = k.sign(si, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    elif alg in ("ES256", "ES384"):
+        n = (k.curve.key_size + 7) // 8
+        r, s = utils.decode_dss_signature(k.sign(si, ec.ECDSA(hashes.SHA256() if alg == "ES256" else hashes.SHA384())))
+        sig = r.to_bytes(n, "big") + s.to_bytes(n, "big")
+    elif alg == "HS256":
+        m = hmac.HMAC(der, hashes.SHA256()); m.update(si); sig = m.finalize()
+    else:
+        sig = b""
+    open(name, "w").write(json.dumps({"value": si.decode() + "." + b64u(sig)}))
+jws("rs256.json", "RS256", "rsa")
+jws("ps256.json", "PS256", "rsa")
+jws("es256.json", "ES256", "p256")
+jws("es384.json", "ES384", "p384")
+jws("mhsm.json", "RS256", "rsa", mhsm=True, pl=payload("h1.managedhsm.azure.net"))
+jws("rs384.json", "RS384", "rsa")
+jws("hs256.json", "HS256", "rsa")
+jws("none.json", "none", "rsa")
+jws("es256-on-p384.json", "ES256", "p384")
+jws("x5t.json", "RS256", "rsa", x5t256=b64u(b"\0" * 32))
+jws("foreign-host.json", "RS256", "rsa", pl=payload("vault.example.com"))
+jws("other-family.json", "RS256", "rsa", pl=payload("v1.vault.azure.net.example.com"))
+PY
+for a in rs256 ps256 es256 es384; do
+    run 0 --release-response $a.json --ca-bundle signers.pem
+    [ "$(field release.vault)" = keyvault ] && [ "$(field release.exp)" = 2000000000 ] || fail "$a: $(cat out.json)"
+done
+run 0 --release-response mhsm.json --ca-bundle signers.pem
+[ "$(field release.vault)" = managedhsm ] || fail "Managed HSM header shape: $(cat out.json)"
+pass_msg "RS256, PS256, ES256, ES384 and the Managed HSM header shape verify with their signer"
+for a in rs384 hs256; do
+    run 1 --release-response $a.json --ca-bundle signers.pem
+    grep -q 'not RS256, PS256, ES256 or ES384' out.json || fail "$a: alg not named: $(cat out.json)"
+done
+run 1 --release-response none.json --ca-bundle signers.pem
+grep -q 'unsigned' out.json || fail "alg none: $(cat out.json)"
+run 1 --release-response es256-on-p384.json --ca-bundle signers.pem
+grep -q 'signature' out.json || fail "ES256 on a P-384 key: $(cat out.json)"
+run 1 --release-response x5t.json --ca-bundle signers.pem
+grep -qi 'x5t' out.json || fail "x5t#S256 mismatch not named: $(cat out.json)"
+run 1 --release-response foreign-host.json --ca-bundle signers.pem
+grep -q 'not under vault.azure.net' out.json || fail "$(cat out.json)"
+run 1 --release-response other-family.json --ca-bundle signers.pem
+run 1 --release-response rs256.json
+pass_msg "RS384, HS256, none, ES256 on P-384, a wrong x5t#S256, a host outside the vault families, an unknown root: exit 1"
+
 # --- transcribed payloads: decoded, never verified
 check_unsigned() {
     local file=$1 kty=$2 enc=$3 ver=$4
