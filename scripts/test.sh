@@ -86,7 +86,8 @@ if [ -z "${CVM_TEST_QUICK:-}" ]; then
     cd build || exit 2
     unit=$(make -s print-unit-tests 2>/dev/null)
     if [ -n "$unit" ]; then
-        make -j"$jobs" check TESTS="$unit" \
+        # exhaustive mutation sweeps sample every 31st offset here (test_stride)
+        CVM_TEST_STRIDE=31 make -j"$jobs" check TESTS="$unit" \
             LOG_COMPILER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
             TEST_SUITE_LOG=test-suite-valgrind.log >/dev/null 2>&1
         collect "check-valgrind" test-suite-valgrind.log

@@ -26,6 +26,18 @@ static inline const char *testdata_dir(void) {
 }
 
 /*
+ * The step of the exhaustive mutation loops (every truncation, every byte
+ * flipped): 1, or $CVM_TEST_STRIDE. The valgrind pass of scripts/test.sh sets
+ * a prime stride: under valgrind every offset costs ~50x and the full sweep
+ * already ran in the plain and ASan builds.
+ */
+static inline size_t test_stride(void) {
+    const char *env = getenv("CVM_TEST_STRIDE");
+    long v = env ? strtol(env, NULL, 10) : 1;
+    return v > 1 ? (size_t)v : 1;
+}
+
+/*
  * Reads testdata_dir()/rel into *ret; when the testdata is absent, prints why
  * and skips the calling test (cmocka reports it as SKIPPED).
  */

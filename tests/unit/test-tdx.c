@@ -167,14 +167,15 @@ static void test_flip_every_byte(void **state) {
     };
     size_t tried = 0;
     for (size_t k = 0; k < ELEMENTSOF(ranges); k++)
-        for (size_t i = ranges[k].off; i < ranges[k].off + ranges[k].n; i++) {
+        for (size_t i = ranges[k].off; i < ranges[k].off + ranges[k].n; i += test_stride()) {
             data[i] ^= 0x01;
             if (verify_buf(data, len, &p) == 0)
                 fail_msg("flipping byte 0x%zx still verifies", i);
             data[i] ^= 0x01;
             tried++;
         }
-    assert_int_equal(tried, q.signed_len + 64 + 384 + 64 + 64);
+    if (test_stride() == 1)
+        assert_int_equal(tried, q.signed_len + 64 + 384 + 64 + 64);
     assert_int_equal(verify_buf(data, len, &p), 0);
     free(data);
 }
