@@ -52,6 +52,7 @@ typedef enum VerifyOpt {
     VOPT_TRUST_ANCHOR,
     VOPT_AT,
     VOPT_JSON,
+    VOPT_EVIDENCE_DIR,
     VOPT_COUNT_,
 } VerifyOpt;
 #define VOPT(x) (UINT64_C(1) << VOPT_##x)
@@ -63,6 +64,9 @@ typedef enum VerifyOpt {
 #define VOPTS_TDX                                                                                  \
     (VOPT(TCB_INFO) | VOPT(QE_IDENTITY) | VOPT(COLLATERAL_CHAIN) | VOPT(CRL) | VOPT(ALLOW_DEBUG) | \
      VOPT(MEASUREMENT) | VOPT(REPORT_DATA) | VOPT(TRUST_ANCHOR))
+/* What only the SNP or only the TDX side of an HCL report reads. */
+#define VOPTS_HCL_SNP_ONLY (VOPTS_SNP & ~VOPTS_TDX)
+#define VOPTS_HCL_TDX_ONLY ((VOPTS_TDX & ~VOPTS_SNP) | VOPT(TD_QUOTE))
 
 typedef struct VerifyOptions {
     uint64_t given; /* VOPT() bits of the options on the command line */
@@ -83,6 +87,7 @@ typedef struct VerifyOptions {
     const char *jwks;         /* with --token: its signing keys (JWKS file) */
     const char *certs_url;    /* with --token: where to fetch them */
     const char *transfer_key; /* with --token: our transfer key (PEM/DER or TPM2B_PUBLIC) */
+    const char *evidence_dir; /* the files of `cvm-agent evidence --out-dir` */
     /* signer certificates and collateral */
     const char *vcek;
     const char *cert_chain;
@@ -135,6 +140,20 @@ int verify_tpm_quote(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); 
 int verify_event_log(AgentContext *ctx, const VerifyOptions *opts,
                      cJSON *out); /* verify-tpm-eventlog.c */
 int verify_token(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* verify-token.c */
+int verify_evidence_dir(AgentContext *ctx, const VerifyOptions *opts,
+                        cJSON *out); /* verify-evidence.c */
+
+/* The AK of a TPM quote (verify-tpm.c): with opts->hcl_report the HCL
+ * report's HCLAkPub, which opts->ak_pub (when given) must equal; else
+ * opts->ak_pub. A missing or different AK is a "no" (verify_fail into out,
+ * failed_check "ak" or "ak_pub"); adds "ak_source". */
+int verify_tpm_ak(const VerifyOptions *opts, cJSON *out, EVP_PKEY **ret);
+
+/* A TPM2_Certify (verify-tpm.c): the TPMS_ATTEST in msg signed (sig) by ak,
+ * certifying the TPM2B_PUBLIC in pub. Files named by the caller must exist;
+ * a "no" has failed_check "certify" or "certified_key". */
+int verify_tpm_certify(EVP_PKEY *ak, const char *msg, const char *sig, const char *pub,
+                       cJSON *out);
 
 struct TpmPcrBank;
 /* For --tpm-quote with --event-log (verify-tpm-eventlog.c): replays the log
@@ -142,5 +161,9 @@ struct TpmPcrBank;
  * banks (TPM_MAX_BANKS) with the replayed values for the quote's digest. */
 int verify_event_log_for_quote(const VerifyOptions *opts, cJSON *out, struct TpmPcrBank *banks,
                                size_t *n_banks);
+/* The replay of opts->event_log compared with opts->pcrs for the PCRs the
+ * log extends (the others are not the log's to explain); at least one must
+ * be compared. As verify_event_log otherwise. */
+int verify_event_log_covered(const VerifyOptions *opts, cJSON *out);
 
 #endif
