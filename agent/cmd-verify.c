@@ -95,7 +95,7 @@ void verify_usage(FILE *f) {
                "      --transfer-key F     the transfer key (PEM/DER or TPM2B_PUBLIC) that\n"
                "                           x-ms-runtime.keys must hold\n"
                "\n"
-               "All the evidence of 'cvm-agent evidence --out-dir', verified together\n"
+               "All the evidence 'cvm-agent evidence' writes to a directory, verified together\n"
                "(with --nonce or --no-nonce-check and the policy options of its report):\n"
                "      --evidence-dir DIR   the HCL report and vcek-chain.pem or td-quote.bin,\n"
                "                           the TPM quote by HCLAkPub (= ak.pub.pem) over\n"

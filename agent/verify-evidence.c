@@ -51,9 +51,9 @@ typedef enum EvidenceFile {
 } EvidenceFile;
 
 static const char *const file_names[EF_COUNT_] = {
-    "hcl-report.bin",   "hw-report.bin", "quote.msg",   "quote.sig",     "pcrs.json",
-    "ak.pub.pem",       "ak-cert.der",   "transfer-key.pub", "certify.msg", "certify.sig",
-    "evidence.json",    "event-log.bin", "vcek-chain.pem",   "td-quote.bin",
+    "hcl-report.bin", "hw-report.bin", "quote.msg",        "quote.sig",    "pcrs.json",
+    "ak.pub.pem",     "ak-cert.der",   "transfer-key.pub", "certify.msg",  "certify.sig",
+    "evidence.json",  "event-log.bin", "vcek-chain.pem",   "td-quote.bin",
 };
 
 typedef struct EvidenceDir {
@@ -225,9 +225,8 @@ static int run_event_log(EvidenceDir *e, const cJSON *evidence, cJSON *out) {
     if (!e->present[EF_EVENT_LOG]) {
         /* evidence writes no log when the platform has none, and says so */
         if (evidence && cJSON_IsNull(cJSON_GetObjectItem(evidence, "event_log")))
-            return json_add_string(sub, "event_log", "none collected (evidence.json)") < 0
-                       ? -ENOMEM
-                       : 0;
+            return json_add_string(sub, "event_log", "none collected (evidence.json)") < 0 ? -ENOMEM
+                                                                                           : 0;
         return fail_piece(e, out, sub, file_names[EF_EVENT_LOG],
                           "%s is missing, and evidence.json does not say none was collected",
                           e->path[EF_EVENT_LOG]);
@@ -257,7 +256,8 @@ static int check_ak_cert(EvidenceDir *e, EVP_PKEY *ak, cJSON *out) {
     if (json_add_string(sub, "subject", name) < 0)
         return -ENOMEM;
     X509_NAME_oneline(X509_get_issuer_name(cert), name, sizeof(name));
-    if (json_add_string(sub, "issuer", name) < 0 || json_add_bool(sub, "chain_verified", false) < 0 ||
+    if (json_add_string(sub, "issuer", name) < 0 ||
+        json_add_bool(sub, "chain_verified", false) < 0 ||
         json_add_string(sub, "chain_note",
                         "not verified: its chain ends at Microsoft's vTPM CA, which is not "
                         "available offline; the AK is authenticated by the HCL report") < 0)

@@ -182,7 +182,8 @@ int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
         return verify_fail(out, r, "'%s': %s", opts->hcl_report, err);
     }
     if (h.report_type == HCL_REPORT_TDX)
-        r = verify_refuse(opts, opts->td_quote ? VOPTS_HCL_SNP_ONLY : VOPTS_HCL_SNP_ONLY | VOPTS_TDX,
+        r = verify_refuse(opts,
+                          opts->td_quote ? VOPTS_HCL_SNP_ONLY : VOPTS_HCL_SNP_ONLY | VOPTS_TDX,
                           opts->td_quote ? "the TDREPORT of an HCL report"
                                          : "the TDREPORT of an HCL report without --td-quote");
     else if (h.report_type == HCL_REPORT_SNP)

@@ -62,8 +62,9 @@ static int hcl_ak(const char *path, cJSON *out, EVP_PKEY **ret) {
     const cJSON *jwk = hcl_find_jwk(claims, "HCLAkPub");
     if (!jwk || jose_jwk_to_pkey(jwk, ret, &err) < 0) {
         json_add_string(out, "failed_check", "ak");
-        return verify_fail(out, -EKEYREJECTED, "no AK: the HCL report '%s' has no usable HCLAkPub%s%s",
-                           path, jwk ? ": " : "", jwk && err ? err : "");
+        return verify_fail(out, -EKEYREJECTED,
+                           "no AK: the HCL report '%s' has no usable HCLAkPub%s%s", path,
+                           jwk ? ": " : "", jwk && err ? err : "");
     }
     return 0;
 }
@@ -119,8 +120,11 @@ int verify_tpm_certify(EVP_PKEY *ak, const char *msg, const char *sig, const cha
         r = tpm_certify_verify(ak, attest, attest_len, &s, pubdata, pub_len, reason,
                                sizeof(reason));
     if (r < 0) {
-        json_add_string(out, "failed_check", "certify");
-        return verify_fail(out, r, "%s", reason[0] ? reason : "the signature is not a TPMT_SIGNATURE");
+        /* a genuine certification of another key: the key file is the odd one */
+        bool genuine = reason[0] && tpm_signature_verify(ak, &s, attest, attest_len) == 0;
+        json_add_string(out, "failed_check", genuine ? "certified_key" : "certify");
+        return verify_fail(out, r, "%s",
+                           reason[0] ? reason : "the signature is not a TPMT_SIGNATURE");
     }
     return verify_pass(out);
 }
@@ -132,9 +136,8 @@ static const char *quote_failure(EVP_PKEY *ak, const uint8_t *attest, size_t len
     char unused[8];
     if (tpm_quote_verify(ak, attest, len, sig, NULL, 0, NULL, 0, NULL, unused, sizeof(unused)) < 0)
         return "quote";
-    if (nonce &&
-        tpm_quote_verify(ak, attest, len, sig, nonce, nonce_len, NULL, 0, NULL, unused,
-                         sizeof(unused)) < 0)
+    if (nonce && tpm_quote_verify(ak, attest, len, sig, nonce, nonce_len, NULL, 0, NULL, unused,
+                                  sizeof(unused)) < 0)
         return "nonce";
     return "pcr_digest";
 }
@@ -249,9 +252,9 @@ int verify_tpm_quote(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
         json_add_string(out, "nonce_check", "skipped (--no-nonce-check): a replayed quote passes");
     json_add_bool(out, "pcrs_checked", have_pcrs);
     if (r < 0) {
-        json_add_string(out, "failed_check",
-                        quote_failure(ak, attest, attest_len, &sig, o->nonce ? nonce : NULL,
-                                      nonce_len));
+        json_add_string(
+            out, "failed_check",
+            quote_failure(ak, attest, attest_len, &sig, o->nonce ? nonce : NULL, nonce_len));
         return verify_fail(out, r, "%s", reason[0] ? reason : "quote verification failed");
     }
     if (!o->nonce && !o->no_nonce_check) {

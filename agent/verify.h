@@ -152,8 +152,7 @@ int verify_tpm_ak(const VerifyOptions *opts, cJSON *out, EVP_PKEY **ret);
 /* A TPM2_Certify (verify-tpm.c): the TPMS_ATTEST in msg signed (sig) by ak,
  * certifying the TPM2B_PUBLIC in pub. Files named by the caller must exist;
  * a "no" has failed_check "certify" or "certified_key". */
-int verify_tpm_certify(EVP_PKEY *ak, const char *msg, const char *sig, const char *pub,
-                       cJSON *out);
+int verify_tpm_certify(EVP_PKEY *ak, const char *msg, const char *sig, const char *pub, cJSON *out);
 
 struct TpmPcrBank;
 /* For --tpm-quote with --event-log (verify-tpm-eventlog.c): replays the log

@@ -363,6 +363,10 @@ static int verify_sig(EVP_PKEY *key, const TpmSignature *sig, const uint8_t *msg
     return ok == 1 ? 0 : -EKEYREJECTED;
 }
 
+int tpm_signature_verify(EVP_PKEY *key, const TpmSignature *sig, const uint8_t *msg, size_t len) {
+    return verify_sig(key, sig, msg, len);
+}
+
 int tpm_quote_verify(EVP_PKEY *ak, const uint8_t *attest, size_t attest_len,
                      const TpmSignature *sig, const void *nonce, size_t nonce_len,
                      const TpmPcrBank *banks, size_t n_banks, TpmAttest *ret_info, char *reason,

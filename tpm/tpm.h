@@ -280,6 +280,10 @@ int tpm_transfer_key_public(TpmContext *t, const TpmPcrSelection *sel, uint8_t *
 int tpm_transfer_key_decrypt(TpmContext *t, const TpmPcrSelection *sel, TpmRsaScheme scheme,
                              const uint8_t *ct, size_t ct_len, SecretBuf **ret);
 
+/* The signature sig (RSASSA or RSAPSS) by key over msg: 0, -EKEYREJECTED,
+ * -EPROTONOSUPPORT for another scheme or hash. */
+int tpm_signature_verify(EVP_PKEY *key, const TpmSignature *sig, const uint8_t *msg, size_t len);
+
 /* Offline check of a TPM2_Certify: signature by ak over attest, type certify,
  * certified name == name of pub, optional nonce. */
 int tpm_certify_verify(EVP_PKEY *ak, const uint8_t *attest, size_t attest_len,
