@@ -62,8 +62,9 @@ typedef struct EvidenceDir {
     uint8_t *hcl_data; /* hcl-report.bin; hcl points into it */
     size_t hcl_len;
     HclReport hcl;
-    VerifyOptions sub; /* opts with the files as the options of the separate checks */
-    int result;        /* the first "no" */
+    uint8_t digest[EF_COUNT_][32]; /* SHA-256 of each file as first seen */
+    VerifyOptions sub;             /* opts with the files as the options of the separate checks */
+    int result;                    /* the first "no" */
 } EvidenceDir;
 
 static void evidence_dir_done(EvidenceDir *e) {
@@ -114,6 +115,41 @@ static cJSON *section(cJSON *out, const char *key) {
     return cJSON_AddObjectToObject(out, key);
 }
 
+/* The checks read the files one by one, some twice (the HCL report for
+ * itself and for HCLAkPub): a file replaced meanwhile would make each check
+ * pass on different evidence. So each file's hash is taken first and must
+ * be the same at the end. */
+static int file_digest(const char *path, uint8_t ret[32]) {
+    _cleanup_free_ uint8_t *d = NULL;
+    size_t n = 0, dn = 0;
+    int r = read_file(path, FILE_MAX_EVIDENCE, &d, &n);
+    if (r == -ENOENT) {
+        memset(ret, 0, 32);
+        return 0;
+    }
+    return r < 0 ? r : crypto_digest("SHA256", d, n, ret, &dn);
+}
+
+static int snapshot(EvidenceDir *e, bool compare, cJSON *out) {
+    for (size_t i = 0; i < EF_COUNT_; i++) {
+        uint8_t d[32];
+        int r = file_digest(e->path[i], d);
+        if (r == -ENOMEM)
+            return r;
+        if (r < 0)
+            memset(d, 0xff, sizeof(d)); /* unreadable: the check that reads it says so */
+        if (!compare)
+            memcpy(e->digest[i], d, sizeof(d));
+        else if (memcmp(e->digest[i], d, sizeof(d)) != 0) {
+            cJSON *sub = section(out, "unchanged");
+            return sub ? fail_piece(e, out, sub, file_names[i], "%s changed during verification",
+                                    e->path[i])
+                       : -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 /* Paths, which files exist, the HCL report read and parsed. A missing or
  * unparsable HCL report leaves the platform unknown: nothing else runs. */
 static int open_dir(const VerifyOptions *opts, EvidenceDir *e, cJSON *out) {
@@ -125,14 +161,24 @@ static int open_dir(const VerifyOptions *opts, EvidenceDir *e, cJSON *out) {
     }
     if (access(opts->evidence_dir, R_OK | X_OK) < 0)
         return log_error_errno(-EINVAL, "--evidence-dir '%s': %m", opts->evidence_dir);
+    int r = snapshot(e, false, out);
+    if (r < 0)
+        return r;
     cJSON *sub = section(out, "hcl_report");
     if (!sub)
         return -ENOMEM;
     if (!e->present[EF_HCL])
         return fail_piece(e, out, sub, file_names[EF_HCL], "%s is missing", e->path[EF_HCL]);
-    int r = agent_read_file("HCL report", e->path[EF_HCL], &e->hcl_data, &e->hcl_len);
+    uint8_t digest[32];
+    size_t dn = 0;
+    r = agent_read_file("HCL report", e->path[EF_HCL], &e->hcl_data, &e->hcl_len);
     if (r < 0)
         return record(e, out, sub, r, file_names[EF_HCL]);
+    if (crypto_digest("SHA256", e->hcl_data, e->hcl_len, digest, &dn) < 0)
+        return -ENOMEM;
+    if (memcmp(digest, e->digest[EF_HCL], sizeof(digest)) != 0)
+        return fail_piece(e, out, sub, file_names[EF_HCL], "%s changed during verification",
+                          e->path[EF_HCL]);
     if (hcl_report_parse(e->hcl_data, e->hcl_len, &e->hcl, &err) < 0)
         return fail_piece(e, out, sub, file_names[EF_HCL], "does not parse: %s", err);
     if (e->hcl.report_type != HCL_REPORT_SNP && e->hcl.report_type != HCL_REPORT_TDX)
@@ -272,6 +318,31 @@ static int check_ak_cert(EvidenceDir *e, EVP_PKEY *ak, cJSON *out) {
     return 0;
 }
 
+/* The transfer key opens only under PolicyPCR over the quoted PCR values
+ * (pcrs.json), as MAA requires of it: its authPolicy says so. */
+static int check_transfer_policy(EvidenceDir *e, cJSON *sub, cJSON *out) {
+    _cleanup_free_ uint8_t *pub = NULL, *text = NULL;
+    TpmPcrBank banks[TPM_MAX_BANKS];
+    uint8_t have[TPM_MAX_DIGEST], want[32];
+    size_t pub_len = 0, text_len = 0, have_len = 0, n_banks = 0;
+    bool match = false;
+    if (read_file(e->path[EF_TRANSFER_PUB], FILE_MAX_EVIDENCE, &pub, &pub_len) < 0 ||
+        tpm_public_auth_policy(pub, pub_len, have, &have_len) < 0)
+        return fail_piece(e, out, sub, file_names[EF_TRANSFER_PUB], "%s", "is not a TPM2B_PUBLIC");
+    if (read_file(e->path[EF_PCRS], FILE_MAX_EVIDENCE, &text, &text_len) == 0 &&
+        tpm_pcrs_parse((const char *)text, text_len, banks, &n_banks) == 0)
+        for (size_t i = 0; i < n_banks; i++)
+            match |= banks[i].hash == TPM_HASH_SHA256 &&
+                     tpm_policy_pcr_digest(&banks[i], want) == 0 && have_len == sizeof(want) &&
+                     crypto_memeq(have, want, sizeof(want));
+    if (json_add_bool(sub, "policy_pcr_matches_pcrs", match) < 0)
+        return -ENOMEM;
+    if (!match)
+        return fail_piece(e, out, sub, file_names[EF_TRANSFER_PUB], "%s",
+                          "its authPolicy is not PolicyPCR over the SHA-256 values of pcrs.json");
+    return 0;
+}
+
 /* The transfer key's TPM2_Certify by the AK, then the AK certificate. */
 static int run_transfer_key(EvidenceDir *e, cJSON *out) {
     _cleanup_pkey_ EVP_PKEY *ak = NULL;
@@ -290,7 +361,7 @@ static int run_transfer_key(EvidenceDir *e, cJSON *out) {
         r = record(e, out, sub, r,
                    fc && streq(fc, "certified_key") ? file_names[EF_TRANSFER_PUB]
                                                     : "certify.msg+certify.sig");
-        if (r < 0)
+        if (r < 0 || (r = check_transfer_policy(e, sub, out)) < 0)
             return r;
     }
     return check_ak_cert(e, ak, out);
@@ -444,7 +515,7 @@ int verify_evidence_dir(AgentContext *ctx, const VerifyOptions *opts, cJSON *out
     e.sub.pcrs = e.path[EF_PCRS];
     if ((r = read_evidence_json(&e, &ev)) < 0 || (r = run_hcl_and_quote(ctx, &e, out)) < 0 ||
         (r = run_event_log(&e, ev, out)) < 0 || (r = run_transfer_key(&e, out)) < 0 ||
-        (r = run_consistency(&e, ev, out)) < 0)
+        (r = run_consistency(&e, ev, out)) < 0 || (r = snapshot(&e, true, out)) < 0)
         return r;
     return e.result < 0 ? e.result : verify_pass(out);
 }

@@ -426,6 +426,18 @@ static int unmarshal_public(const uint8_t *pub, size_t len, TPM2B_PUBLIC *ret) {
     return 0;
 }
 
+int tpm_public_auth_policy(const uint8_t *pub, size_t len, uint8_t *ret, size_t *ret_len) {
+    TPM2B_PUBLIC p;
+    int r = unmarshal_public(pub, len, &p);
+    if (r < 0)
+        return r;
+    if (p.publicArea.authPolicy.size > TPM_MAX_DIGEST)
+        return -EBADMSG;
+    memcpy(ret, p.publicArea.authPolicy.buffer, p.publicArea.authPolicy.size);
+    *ret_len = p.publicArea.authPolicy.size;
+    return 0;
+}
+
 int tpm_public_to_pkey(const uint8_t *pub, size_t len, EVP_PKEY **ret) {
     TPM2B_PUBLIC p;
     int r = unmarshal_public(pub, len, &p);

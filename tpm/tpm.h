@@ -237,6 +237,9 @@ int tpm_quote_verify(EVP_PKEY *ak, const uint8_t *attest, size_t attest_len,
 int tpm_public_to_pkey(const uint8_t *pub, size_t len, EVP_PKEY **ret);
 /* The TPM name (nameAlg || H(TPMT_PUBLIC)) of a marshalled TPM2B_PUBLIC. */
 int tpm_public_name(const uint8_t *pub, size_t len, uint8_t *ret, size_t *ret_len);
+/* The authPolicy of a marshalled TPM2B_PUBLIC (up to TPM_MAX_DIGEST bytes;
+ * *ret_len 0 when it has none). -EBADMSG when malformed. */
+int tpm_public_auth_policy(const uint8_t *pub, size_t len, uint8_t *ret, size_t *ret_len);
 /* The marshalled TPM2B_PUBLIC of an RSA signing key as this module loads it
  * with TPM2_LoadExternal (SHA-256 name, RSASSA-SHA256, userWithAuth|sign). */
 int tpm_public_from_pkey(EVP_PKEY *key, uint8_t **ret, size_t *ret_len);

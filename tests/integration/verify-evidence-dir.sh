@@ -6,7 +6,7 @@
 # --hcl-report with --tpm-quote: the AK is the HCL report's HCLAkPub.
 . "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-require_cmd swtpm openssl
+require_cmd swtpm openssl tpm2_pcrextend
 "$PYTHON" -c 'import cryptography' 2>/dev/null || skip "python3-cryptography missing for $PYTHON"
 export PYTHONDONTWRITEBYTECODE=1
 SIMCTL="$CVM_SRCDIR/tests/sim/cvm-sim"
@@ -161,6 +161,16 @@ PY
      [ "$rc" = 1 ] && grep -q '"failed_check":.*"ak_pub"' "$TEST_DIR/hq2.json" ||
          fail "$tee: an --ak-pub other than HCLAkPub was not refused (exit $rc): $(cat "$TEST_DIR/hq2.json")"
      pass_msg "$tee: --hcl-report --tpm-quote: the AK is HCLAkPub; another --ak-pub is a no naming it"
+
+     # a genuine TPM2_Certify of a transfer key made for other PCR values
+     # (PCR7 extended since): the key must open only under pcrs.json's values
+     tpm2_pcrextend "7:sha256=$(openssl rand -hex 32)" || fail "tpm2_pcrextend"
+     agent -q evidence --out-dir "$TEST_DIR/later-$tee" --nonce "$nonce" >/dev/null || fail "$tee: evidence after extend"
+     mutate transfer-policy transfer-key.pub \
+         "cp '$TEST_DIR/later-$tee/'{transfer-key.pub,certify.msg,certify.sig} ." --nonce "$nonce"
+     grep -q '"policy_pcr_matches_pcrs":.*false' "$TEST_DIR/m-$tee-transfer-policy.out" ||
+         fail "$tee: the transfer key's policy was not what failed"
+     pass_msg "$tee: a certified transfer key bound to other PCR values is a no naming transfer-key.pub"
     ) || exit 1
     "$SIMCTL" down --dir "$SIM" >/dev/null
 done
