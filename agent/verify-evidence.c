@@ -218,6 +218,27 @@ static int check_present(EvidenceDir *e, cJSON *out) {
     return 0;
 }
 
+/* The files the checks would take for a usage error when they do not
+ * parse (they are options there): here they are a "no" naming the file. */
+static int check_parsable(EvidenceDir *e, cJSON *out) {
+    _cleanup_free_ uint8_t *pcrs = NULL, *ak = NULL;
+    _cleanup_pkey_ EVP_PKEY *key = NULL;
+    TpmPcrBank banks[TPM_MAX_BANKS];
+    size_t n = 0, ak_len = 0, n_banks = 0;
+    cJSON *sub = NULL;
+    if (read_file(e->path[EF_PCRS], FILE_MAX_EVIDENCE, &pcrs, &n) < 0 ||
+        tpm_pcrs_parse((const char *)pcrs, n, banks, &n_banks) < 0)
+        return (sub = section(out, "pcrs"))
+                   ? fail_piece(e, out, sub, file_names[EF_PCRS], "%s", "is not PCR values as JSON")
+                   : -ENOMEM;
+    if (read_file(e->path[EF_AK_PUB], FILE_MAX_EVIDENCE, &ak, &ak_len) < 0 ||
+        crypto_load_pubkey(ak, ak_len, &key) < 0)
+        return (sub = section(out, "ak_pub"))
+                   ? fail_piece(e, out, sub, file_names[EF_AK_PUB], "%s", "is not a PEM public key")
+                   : -ENOMEM;
+    return 0;
+}
+
 static const char *hcl_piece(const cJSON *sub) {
     const char *fc = json_get_string(sub, "failed_check");
     const cJSON *tq = json_get_object(sub, "td_quote");
@@ -503,7 +524,8 @@ int verify_evidence_dir(AgentContext *ctx, const VerifyOptions *opts, cJSON *out
     bool snp = e.hcl.report_type == HCL_REPORT_SNP;
     if (json_add_string(out, "tee", snp ? "sevsnpvm" : "tdxvm") < 0)
         return -ENOMEM;
-    if ((r = check_present(&e, out)) < 0 || e.result < 0)
+    if ((r = check_present(&e, out)) < 0 || e.result < 0 || (r = check_parsable(&e, out)) < 0 ||
+        e.result < 0)
         return r < 0 ? r : e.result;
     e.sub = *opts;
     e.sub.hcl_report = e.path[EF_HCL];

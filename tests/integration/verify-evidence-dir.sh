@@ -107,6 +107,8 @@ PY
      mutate event-log event-log.bin 'flip event-log.bin $(log_digest_offset event-log.bin)' --nonce "$nonce"
      mutate pcrs pcrs.json "jedit pcrs.json 'v=d[\"sha256\"][\"3\"]; d[\"sha256\"][\"3\"]=v[:-1]+(\"0\" if v[-1]!=\"0\" else \"1\")'" --nonce "$nonce"
      mutate ak-pub ak.pub.pem "printf '%s\n' \"$other\" >ak.pub.pem" --nonce "$nonce"
+     mutate ak-pub-garbage ak.pub.pem 'echo garbage >ak.pub.pem' --nonce "$nonce"
+     mutate pcrs-garbage pcrs.json 'echo "{" >pcrs.json' --nonce "$nonce"
      mutate ak-cert ak-cert.der "cp '$TEST_DIR/other-cert.der' ak-cert.der" --nonce "$nonce"
      mutate hw-report hw-report.bin 'flip hw-report.bin 100' --nonce "$nonce"
      mutate evidence-json evidence.json "jedit evidence.json 'd[\"nonce\"]=\"00\"+d[\"nonce\"]'" --nonce "$nonce"
