@@ -22,6 +22,7 @@ void verify_usage(FILE *f) {
     fprintf(f, "Usage: cvm-agent verify (--snp-report|--hcl-report|--tdx-quote|--tdreport|\n"
                "                         --tpm-quote|--event-log|--token|--release-response|\n"
                "                         --release-policy) FILE... [OPTIONS]\n"
+               "       cvm-agent verify --evidence-dir DIR [OPTIONS]\n"
                "\n"
                "Verify evidence from files and print what it says. \"verified: yes\" (true in\n"
                "JSON; exit 0) means every piece of evidence named on the command line was\n"
@@ -70,7 +71,8 @@ void verify_usage(FILE *f) {
                "      --tpm-signature F    its TPMT_SIGNATURE (tpm2_quote -s) or raw RSASSA\n"
                "                           bytes\n"
                "      --ak-pub F           the AK public key (PEM/DER, certificate or\n"
-               "                           TPM2B_PUBLIC)\n"
+               "                           TPM2B_PUBLIC); with --hcl-report the AK is its\n"
+               "                           HCLAkPub, which --ak-pub must then equal\n"
                "      --nonce HEX          the expected qualifying data (required, or:)\n"
                "      --no-nonce-check     accept any qualifying data (recorded in the output)\n"
                "\n"
@@ -93,6 +95,14 @@ void verify_usage(FILE *f) {
                "      --nonce S            the nonce string sent in the client payload\n"
                "      --transfer-key F     the transfer key (PEM/DER or TPM2B_PUBLIC) that\n"
                "                           x-ms-runtime.keys must hold\n"
+               "\n"
+               "All the evidence 'cvm-agent evidence' writes to a directory, verified together\n"
+               "(with --nonce or --no-nonce-check and the policy options of its report):\n"
+               "      --evidence-dir DIR   the HCL report and vcek-chain.pem or td-quote.bin,\n"
+               "                           the TPM quote by HCLAkPub (= ak.pub.pem) over\n"
+               "                           pcrs.json, the event log, the transfer key's\n"
+               "                           TPM2_Certify, evidence.json; ak-cert.der is\n"
+               "                           decoded, its chain not verified\n"
                "\n"
                "Options:\n"
                "      --at TIME            verify as of TIME (RFC 3339, such as\n"
@@ -183,6 +193,7 @@ static const struct option verify_options[] = {
     O("trust-anchor", required_argument, TRUST_ANCHOR),
     O("at", required_argument, AT),
     O("json", no_argument, JSON),
+    O("evidence-dir", required_argument, EVIDENCE_DIR),
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -238,6 +249,10 @@ static const VerifyKind kinds[] = {
     {"release_policy", VOPT_RELEASE_POLICY,
      VOPT(TOKEN) | VOPT(JWKS) | VOPT(CERTS_URL) | VOPT(NONCE) | VOPT(TRANSFER_KEY), false,
      verify_release_policy},
+    {"evidence_dir", VOPT_EVIDENCE_DIR,
+     ((VOPTS_SNP | VOPTS_TDX) & ~(VOPT(VCEK) | VOPT(CERT_CHAIN))) | VOPT(NONCE) |
+         VOPT(NO_NONCE_CHECK),
+     true, verify_evidence_dir},
 };
 #define ALWAYS_READ (VOPT(AT) | VOPT(JSON))
 
@@ -321,7 +336,7 @@ static int add_trust_anchor(const VerifyOptions *o, unsigned run, cJSON *out) {
         return -ENOMEM;
     if (cJSON_GetObjectItemCaseSensitive(out, "trust_anchor"))
         return 0; /* the handler knows better (a TDX HCL report without its quote) */
-    if (o->tpm_quote && o->ak_pub) {
+    if (o->tpm_quote && o->ak_pub && !o->hcl_report) { /* with one, the AK is its HCLAkPub */
         bool pinned = !roots || streq(roots, "production");
         if (asprintf(&s, "%s%sthe AK public key '%s' (--ak-pub)",
                      pinned ? "non-production: " : roots, pinned ? "" : "; ", o->ak_pub) < 0)
@@ -427,6 +442,7 @@ static int parse_options(AgentContext *ctx, int argc, char **argv, VerifyOptions
                                        optarg);
             break;
         case VOPT_JSON: o->json = true; break;
+        case VOPT_EVIDENCE_DIR: o->evidence_dir = optarg; break;
         default: break; /* options without a handler: refused by pick_kinds() */
         }
     }

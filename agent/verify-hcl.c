@@ -26,10 +26,6 @@
 #include "snp/snp.h"
 #include "tdx/tdx.h"
 
-/* What only the SNP or only the TDX side reads. */
-#define HCL_SNP_ONLY (VOPTS_SNP & ~VOPTS_TDX)
-#define HCL_TDX_ONLY ((VOPTS_TDX & ~VOPTS_SNP) | VOPT(TD_QUOTE))
-
 static int add_copy(cJSON *out, const char *key, const cJSON *item) {
     cJSON *c = cJSON_Duplicate(item, 1);
     if (!c || !cJSON_AddItemToObject(out, key, c)) {
@@ -75,7 +71,7 @@ static int fail_from(cJSON *out, const cJSON *sub, int r, const char *what) {
 
 /* The options of the SNP side, read before anything is answered. */
 static int hcl_snp_policy(const VerifyOptions *opts, SnpPolicy *policy) {
-    int r = verify_refuse(opts, HCL_TDX_ONLY, "the SNP report of an HCL report");
+    int r = verify_refuse(opts, VOPTS_HCL_TDX_ONLY, "the SNP report of an HCL report");
     if (r < 0 || (r = agent_snp_build_policy(opts, policy)) < 0)
         return r;
     if (policy->vmpl > 0)
@@ -186,7 +182,8 @@ int verify_hcl(AgentContext *ctx, const VerifyOptions *opts, cJSON *out) {
         return verify_fail(out, r, "'%s': %s", opts->hcl_report, err);
     }
     if (h.report_type == HCL_REPORT_TDX)
-        r = verify_refuse(opts, opts->td_quote ? HCL_SNP_ONLY : HCL_SNP_ONLY | VOPTS_TDX,
+        r = verify_refuse(opts,
+                          opts->td_quote ? VOPTS_HCL_SNP_ONLY : VOPTS_HCL_SNP_ONLY | VOPTS_TDX,
                           opts->td_quote ? "the TDREPORT of an HCL report"
                                          : "the TDREPORT of an HCL report without --td-quote");
     else if (h.report_type == HCL_REPORT_SNP)

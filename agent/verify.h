@@ -53,6 +53,7 @@ typedef enum VerifyOpt {
     VOPT_AT,
     VOPT_JSON,
     VOPT_CA_BUNDLE,
+    VOPT_EVIDENCE_DIR,
     VOPT_COUNT_,
 } VerifyOpt;
 #define VOPT(x) (UINT64_C(1) << VOPT_##x)
@@ -64,6 +65,9 @@ typedef enum VerifyOpt {
 #define VOPTS_TDX                                                                                  \
     (VOPT(TCB_INFO) | VOPT(QE_IDENTITY) | VOPT(COLLATERAL_CHAIN) | VOPT(CRL) | VOPT(ALLOW_DEBUG) | \
      VOPT(MEASUREMENT) | VOPT(REPORT_DATA) | VOPT(TRUST_ANCHOR))
+/* What only the SNP or only the TDX side of an HCL report reads. */
+#define VOPTS_HCL_SNP_ONLY (VOPTS_SNP & ~VOPTS_TDX)
+#define VOPTS_HCL_TDX_ONLY ((VOPTS_TDX & ~VOPTS_SNP) | VOPT(TD_QUOTE))
 
 typedef struct VerifyOptions {
     uint64_t given; /* VOPT() bits of the options on the command line */
@@ -87,6 +91,7 @@ typedef struct VerifyOptions {
     const char *release_response; /* a Key Vault / Managed HSM release response */
     const char *release_policy;   /* a key release policy, evaluated against --token */
     const char *ca_bundle;        /* --release-response: PEM roots instead of the system store */
+    const char *evidence_dir;     /* the files of `cvm-agent evidence --out-dir` */
     /* signer certificates and collateral */
     const char *vcek;
     const char *cert_chain;
@@ -142,6 +147,19 @@ int verify_token(AgentContext *ctx, const VerifyOptions *opts, cJSON *out); /* v
 /* verify-release.c */
 int verify_release_response(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);
 int verify_release_policy(AgentContext *ctx, const VerifyOptions *opts, cJSON *out);
+int verify_evidence_dir(AgentContext *ctx, const VerifyOptions *opts,
+                        cJSON *out); /* verify-evidence.c */
+
+/* The AK of a TPM quote (verify-tpm.c): with opts->hcl_report the HCL
+ * report's HCLAkPub, which opts->ak_pub (when given) must equal; else
+ * opts->ak_pub. A missing or different AK is a "no" (verify_fail into out,
+ * failed_check "ak" or "ak_pub"); adds "ak_source". */
+int verify_tpm_ak(const VerifyOptions *opts, cJSON *out, EVP_PKEY **ret);
+
+/* A TPM2_Certify (verify-tpm.c): the TPMS_ATTEST in msg signed (sig) by ak,
+ * certifying the TPM2B_PUBLIC in pub. Files named by the caller must exist;
+ * a "no" has failed_check "certify" or "certified_key". */
+int verify_tpm_certify(EVP_PKEY *ak, const char *msg, const char *sig, const char *pub, cJSON *out);
 
 struct TpmPcrBank;
 /* For --tpm-quote with --event-log (verify-tpm-eventlog.c): replays the log
@@ -149,5 +167,9 @@ struct TpmPcrBank;
  * banks (TPM_MAX_BANKS) with the replayed values for the quote's digest. */
 int verify_event_log_for_quote(const VerifyOptions *opts, cJSON *out, struct TpmPcrBank *banks,
                                size_t *n_banks);
+/* The replay of opts->event_log compared with opts->pcrs for the PCRs the
+ * log extends (the others are not the log's to explain); at least one must
+ * be compared. As verify_event_log otherwise. */
+int verify_event_log_covered(const VerifyOptions *opts, cJSON *out);
 
 #endif

@@ -363,6 +363,10 @@ static int verify_sig(EVP_PKEY *key, const TpmSignature *sig, const uint8_t *msg
     return ok == 1 ? 0 : -EKEYREJECTED;
 }
 
+int tpm_signature_verify(EVP_PKEY *key, const TpmSignature *sig, const uint8_t *msg, size_t len) {
+    return verify_sig(key, sig, msg, len);
+}
+
 int tpm_quote_verify(EVP_PKEY *ak, const uint8_t *attest, size_t attest_len,
                      const TpmSignature *sig, const void *nonce, size_t nonce_len,
                      const TpmPcrBank *banks, size_t n_banks, TpmAttest *ret_info, char *reason,
@@ -419,6 +423,18 @@ static int unmarshal_public(const uint8_t *pub, size_t len, TPM2B_PUBLIC *ret) {
         log_debug("TPM2B_PUBLIC malformed (rc 0x%08x, %zu of %zu bytes used)", rc, off, len);
         return -EBADMSG;
     }
+    return 0;
+}
+
+int tpm_public_auth_policy(const uint8_t *pub, size_t len, uint8_t *ret, size_t *ret_len) {
+    TPM2B_PUBLIC p;
+    int r = unmarshal_public(pub, len, &p);
+    if (r < 0)
+        return r;
+    if (p.publicArea.authPolicy.size > TPM_MAX_DIGEST)
+        return -EBADMSG;
+    memcpy(ret, p.publicArea.authPolicy.buffer, p.publicArea.authPolicy.size);
+    *ret_len = p.publicArea.authPolicy.size;
     return 0;
 }
 

@@ -238,6 +238,9 @@ int tpm_quote_verify(EVP_PKEY *ak, const uint8_t *attest, size_t attest_len,
 int tpm_public_to_pkey(const uint8_t *pub, size_t len, EVP_PKEY **ret);
 /* The TPM name (nameAlg || H(TPMT_PUBLIC)) of a marshalled TPM2B_PUBLIC. */
 int tpm_public_name(const uint8_t *pub, size_t len, uint8_t *ret, size_t *ret_len);
+/* The authPolicy of a marshalled TPM2B_PUBLIC (up to TPM_MAX_DIGEST bytes;
+ * *ret_len 0 when it has none). -EBADMSG when malformed. */
+int tpm_public_auth_policy(const uint8_t *pub, size_t len, uint8_t *ret, size_t *ret_len);
 /* The marshalled TPM2B_PUBLIC of an RSA signing key as this module loads it
  * with TPM2_LoadExternal (SHA-256 name, RSASSA-SHA256, userWithAuth|sign). */
 int tpm_public_from_pkey(EVP_PKEY *key, uint8_t **ret, size_t *ret_len);
@@ -280,6 +283,10 @@ int tpm_transfer_key_public(TpmContext *t, const TpmPcrSelection *sel, uint8_t *
  * session. -EKEYREJECTED when the PCRs no longer match or the padding is bad. */
 int tpm_transfer_key_decrypt(TpmContext *t, const TpmPcrSelection *sel, TpmRsaScheme scheme,
                              const uint8_t *ct, size_t ct_len, SecretBuf **ret);
+
+/* The signature sig (RSASSA or RSAPSS) by key over msg: 0, -EKEYREJECTED,
+ * -EPROTONOSUPPORT for another scheme or hash. */
+int tpm_signature_verify(EVP_PKEY *key, const TpmSignature *sig, const uint8_t *msg, size_t len);
 
 /* Offline check of a TPM2_Certify: signature by ak over attest, type certify,
  * certified name == name of pub, optional nonce. */
