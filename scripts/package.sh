@@ -4,7 +4,8 @@
 #      otherwise it prints the command to run)
 #   2. copies the source tree (the files git tracks or would track; without git, all but
 #      build outputs) to build/deb/src/, so the checkout stays as it was
-#   3. runs dpkg-buildpackage -us -uc -b there (tests: scripts/test.sh, not the build)
+#   3. runs dpkg-buildpackage -us -uc there: the .deb, and the source package beside it
+#      (.dsc, .tar.xz), so lintian sees an upload's worth (tests: scripts/test.sh)
 # Usage: scripts/package.sh [--no-deps] [--out DIR]
 #   --no-deps  fail (and name the command) instead of installing the build dependencies
 #   --out DIR  put the package in DIR instead of build/deb/
@@ -49,7 +50,8 @@ fi
 version=$(cd "$src" && dpkg-parsechangelog -S Version)
 tree=$out/src/cvm-agent-$version
 rm -rf "$out/src"
-rm -f "$out"/cvm-agent*_*.deb "$out"/cvm-agent_*.buildinfo "$out"/cvm-agent_*.changes
+rm -f "$out"/cvm-agent*_*.deb "$out"/cvm-agent_*.buildinfo "$out"/cvm-agent_*.changes \
+    "$out"/cvm-agent_*.dsc "$out"/cvm-agent_*.tar.*
 mkdir -p "$tree"
 if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     (cd "$src" && git ls-files -z --cached --others --exclude-standard |
@@ -60,16 +62,17 @@ else
         tar -xf - -C "$tree"
 fi
 
-echo "package: dpkg-buildpackage -us -uc -b in ${tree#"$src"/}"
+echo "package: dpkg-buildpackage -us -uc in ${tree#"$src"/}"
 start=$(date +%s)
 log=$out/build.log
 if ! (cd "$tree" && DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" \
-    dpkg-buildpackage -us -uc -b -j"$(nproc 2>/dev/null || echo 2)") >"$log" 2>&1; then
+    dpkg-buildpackage -us -uc -j"$(nproc 2>/dev/null || echo 2)") >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "package: dpkg-buildpackage failed; the whole log is $log" >&2
     exit 1
 fi
-mv "$out"/src/*.deb "$out"/src/*.buildinfo "$out"/src/*.changes "$out"/
+mv "$out"/src/*.deb "$out"/src/*.buildinfo "$out"/src/*.changes "$out"/src/*.dsc \
+    "$out"/src/*.tar.* "$out"/
 rm -rf "$out/src"
 echo "package: built in $(($(date +%s) - start)) s:"
 ls -1 "$out"/*.deb

@@ -13,8 +13,9 @@
 . "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_cmd dpkg dpkg-deb dpkg-query systemctl sha256sum
 deb_dir=${CVM_DEB_DIR:-$CVM_BUILDDIR/deb}
-deb=$(ls "$deb_dir"/cvm-agent_*.deb 2>/dev/null | head -n 1 || true)
-[ -n "$deb" ] || skip "no cvm-agent_*.deb in $deb_dir: build it with make check-deb"
+debs=("$deb_dir"/cvm-agent_*.deb)
+deb=${debs[0]}
+[ -f "$deb" ] || skip "no cvm-agent_*.deb in $deb_dir: build it with make check-deb"
 [ "$(id -u)" -eq 0 ] || skip "installs with dpkg --root and runs chroot: needs root"
 
 root=$TEST_DIR/root
@@ -87,8 +88,9 @@ if grep -nE 'deb-systemd-invoke|systemctl' "$scripts/postinst" | grep -vE 'daemo
 fi
 [ ! -e "$scripts/preinst" ] || ! grep -q 'deb-systemd-invoke' "$scripts/preinst" ||
     fail "preinst stops a unit on upgrade"
-grep -q '"$1" = remove' "$scripts/prerm" && grep -q 'stop cvm-agent-rotate.timer' "$scripts/prerm" ||
+if ! grep -q '"$1" = remove' "$scripts/prerm" || ! grep -q 'stop cvm-agent-rotate.timer' "$scripts/prerm"; then
     fail "prerm does not stop the timer on remove"
+fi
 
 # the program runs in the root with the root's paths
 while read -r lib; do
