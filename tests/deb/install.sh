@@ -9,7 +9,8 @@
 # program runs in the root (chroot, with this machine's libraries copied in: the root has
 # no Debian underneath); an upgrade keeps an edited configuration, the state and a unit the
 # admin disabled; remove and purge keep the state (a sealed secret), purge removes the
-# configuration. Needs the package built: make check-deb (scripts/package.sh).
+# configuration; a package whose purge deletes the secrets is caught. Needs the package
+# built: make check-deb (scripts/package.sh).
 . "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_cmd dpkg dpkg-deb dpkg-query systemctl sha256sum
 deb_dir=${CVM_DEB_DIR:-$CVM_BUILDDIR/deb}
@@ -18,12 +19,14 @@ deb=${debs[0]}
 [ -f "$deb" ] || skip "no cvm-agent_*.deb in $deb_dir: build it with make check-deb"
 [ "$(id -u)" -eq 0 ] || skip "installs with dpkg --root and runs chroot: needs root"
 
-root=$TEST_DIR/root
 # a Debian 12 root: merged /usr, an empty dpkg database
-mkdir -p "$root"/usr/{bin,sbin,lib,lib64} "$root"/etc "$root"/tmp \
-    "$root"/var/lib/dpkg/{info,updates,triggers}
-for d in bin sbin lib lib64; do ln -s "usr/$d" "$root/$d"; done
-touch "$root"/var/lib/dpkg/{status,available}
+make_root() { # dir
+    mkdir -p "$1"/usr/{bin,sbin,lib,lib64} "$1"/etc "$1"/tmp "$1"/var/lib/dpkg/{info,updates,triggers}
+    for d in bin sbin lib lib64; do ln -s "usr/$d" "$1/$d"; done
+    touch "$1"/var/lib/dpkg/{status,available}
+}
+root=$TEST_DIR/root
+make_root "$root"
 
 # what a maintainer script that ignored DPKG_ROOT would change on this machine
 host_state() {
@@ -106,12 +109,15 @@ grep -q 'state directory (default /var/lib/cvm-agent)' <<<"$help" ||
     fail "the default state directory is not /var/lib/cvm-agent"
 
 # STATE: a sealed secret and a cache file, which nothing of the package may touch
-state=$root/var/lib/cvm-agent
-printf '{"version":1,"name":"disk","sealed":"not really"}\n' >"$state/secrets/disk.json"
-chmod 0600 "$state/secrets/disk.json"
-mkdir -m 0700 "$state/cache"
-echo cached >"$state/cache/x"
+plant_state() {
+    state=$root/var/lib/cvm-agent
+    printf '{"version":1,"name":"disk","sealed":"not really"}\n' >"$state/secrets/disk.json"
+    chmod 0600 "$state/secrets/disk.json"
+    mkdir -m 0700 "$state/cache"
+    echo cached >"$state/cache/x"
+}
 state_sum() { (cd "$state" && find . -printf '%p %m %U:%G\n' | sort && find . -type f -exec sha256sum {} + | sort); }
+plant_state
 state_before=$(state_sum)
 
 # upgrade: an edited configuration and a disabled timer stay as the admin left them
@@ -143,6 +149,18 @@ if ls "$root"/etc/systemd/system/*.wants/cvm-agent* 2>/dev/null; then fail "purg
 [ "$(state_sum)" = "$state_before" ] || fail "purge changed the state directory:
 $(diff <(echo "$state_before") <(state_sum))"
 grep -q 'kept' "$TEST_DIR/dpkg.out" || fail "purge did not say that the state is kept"
+
+# the check can fail: a package whose purge deletes the secrets is caught
+root=$TEST_DIR/root-bad
+make_root "$root"
+dpkg-deb -R "$deb" "$TEST_DIR/bad"
+sed -i '1a [ "$1" != purge ] || rm -rf "${DPKG_ROOT:?}/var/lib/cvm-agent/secrets"' "$TEST_DIR/bad/DEBIAN/postrm"
+dpkg-deb -b -Zgzip "$TEST_DIR/bad" "$TEST_DIR/cvm-agent-bad.deb" >/dev/null
+dpkg_root -i "$TEST_DIR/cvm-agent-bad.deb"
+plant_state
+state_before=$(state_sum)
+dpkg_root -P cvm-agent
+[ "$(state_sum)" != "$state_before" ] || fail "a purge that deletes the secrets went unseen"
 
 [ "$(host_state)" = "$host_before" ] || fail "a maintainer script changed this machine, not the root:
 $(diff <(echo "$host_before") <(host_state))"
