@@ -95,14 +95,15 @@ if [ -z "${CVM_TEST_QUICK:-}" ]; then
         collect "check-valgrind" test-suite-valgrind.log
     fi
     step "Debian package: make check-deb"
-    if command -v dpkg-buildpackage >/dev/null && (cd "$src" && dpkg-checkbuilddeps 2>/dev/null); then
-        make check-deb >check-deb.log 2>&1
+    if command -v dpkg-buildpackage >/dev/null && missing=$(cd "$src" && dpkg-checkbuilddeps 2>&1); then
+        rm -f test-suite-deb.log
+        run_logged check-deb make check-deb >check-deb.log 2>&1 || tail -n 20 check-deb.log
         collect "check-deb" test-suite-deb.log
         grep -hE '^(lintian .*errors|ok - )' tests/deb/*.log 2>/dev/null | sed 's/^/  /' || true
         grep -h '^package: built' check-deb.log | sed 's/^/  /' || true
     else
         echo "SKIP: check-deb: dpkg-buildpackage or a build dependency of debian/control is missing" \
-            "(as root: apt-get build-dep ./)"
+            "(as root: apt-get build-dep ./) ${missing:-}"
     fi
     step "make distcheck"
     run_logged distcheck make -j"$jobs" distcheck >distcheck.log 2>&1 || tail -n 40 distcheck.log
