@@ -8,9 +8,12 @@ packages=(
     autoconf
     autoconf-archive
     automake
+    bash-completion
     clang
     clang-format
     cppcheck
+    debhelper
+    dpkg-dev
     gcc
     git
     iproute2
@@ -21,6 +24,7 @@ packages=(
     libinih-dev
     libssl-dev
     libtss2-dev
+    lintian
     make
     openssl
     pandoc
@@ -31,6 +35,7 @@ packages=(
     shellcheck
     swtpm
     swtpm-tools
+    systemd
     tpm2-tools
     valgrind
 )

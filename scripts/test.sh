@@ -4,7 +4,10 @@
 #   2. build with the release warnings (-Werror) and run `make lint` and `make check`
 #   3. rebuild with ASan+UBSan and run `make check` again
 #   4. run the unit tests under valgrind
-#   5. `make distcheck`
+#   5. the Debian package: `make check-deb` builds it (scripts/package.sh), runs lintian and
+#      installs it into a throwaway root; skipped, with a line saying so, without
+#      dpkg-buildpackage and the build dependencies of debian/control
+#   6. `make distcheck`
 # and end with one line "N passed, N failed, N skipped" over the test runs.
 # Set CVM_TEST_QUICK=1 to stop after step 2.
 set -uo pipefail
@@ -91,6 +94,17 @@ if [ -z "${CVM_TEST_QUICK:-}" ]; then
             LOG_COMPILER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
             TEST_SUITE_LOG=test-suite-valgrind.log >/dev/null 2>&1
         collect "check-valgrind" test-suite-valgrind.log
+    fi
+    step "Debian package: make check-deb"
+    if command -v dpkg-buildpackage >/dev/null && missing=$(cd "$src" && dpkg-checkbuilddeps 2>&1); then
+        rm -f test-suite-deb.log
+        run_logged check-deb make check-deb >check-deb.log 2>&1 || tail -n 20 check-deb.log
+        collect "check-deb" test-suite-deb.log
+        grep -hE '^(lintian .*errors|ok - )' tests/deb/*.log 2>/dev/null | sed 's/^/  /' || true
+        grep -h '^package: built' check-deb.log | sed 's/^/  /' || true
+    else
+        echo "SKIP: check-deb: dpkg-buildpackage or a build dependency of debian/control is missing" \
+            "(as root: apt-get build-dep ./) ${missing:-}"
     fi
     step "make distcheck"
     run_logged distcheck make -j"$jobs" distcheck >distcheck.log 2>&1 || tail -n 40 distcheck.log
