@@ -11,6 +11,8 @@ packages=(
     clang
     clang-format
     cppcheck
+    cryptsetup-bin
+    e2fsprogs
     gcc
     git
     iproute2
@@ -22,12 +24,16 @@ packages=(
     libssl-dev
     libtss2-dev
     make
+    mmdebstrap
     openssl
+    ovmf
     pandoc
     pkg-config
     procps
     python3
     python3-cryptography
+    qemu-system-x86
+    qemu-utils
     shellcheck
     swtpm
     swtpm-tools
