@@ -114,10 +114,28 @@ PY
 failed_units=$(vm_report_block boot1 failed)
 [ -z "$failed_units" ] || fail "failed units in the guest: $failed_units"
 
-echo "timings: $(vm_report boot1 analyze)"
-for c in report evidence attest; do
-    echo "timings: agent $c $(vm_report boot1 cmd | grep "^$c " | sed 's/.*ms=/ms=/')"
+boot1_secs=$vm_boot_secs
+
+# --- boot 2, no key delivered: the volume stays locked, the boot goes on
+# (nofail, headless: no prompt, no timeout) and reports it.
+vm_seed
+vm_boot boot2 "$image" || { echo "FAIL: boot2 (no key) did not complete"; exit 1; }
+echo "boot2 (no key): QEMU ran ${vm_boot_secs} s"
+[ "$(vm_report boot2 data)" = not-mounted ] && ok "without its key the volume stays locked" ||
+    fail "boot2 without a key: data $(vm_report boot2 data)"
+[ "$(vm_report boot2 cryptsetup)" != active ] && ok "systemd-cryptsetup@data: $(vm_report boot2 cryptsetup)" ||
+    fail "boot2: systemd-cryptsetup@data active without a key"
+[ -n "$(vm_report boot2 "done")" ] && ok "boot2 completed: $(vm_report boot2 system)" ||
+    fail "boot2 did not reach the end of the check unit"
+others=$(vm_report_block boot2 failed | grep -v 'systemd-cryptsetup@data.service' | grep -v '^$')
+[ -z "$others" ] || fail "boot2: failed units besides the data volume: $others"
+
+for b in boot1 boot2; do
+    echo "timings: $b $(vm_report $b analyze)"
+    for c in report evidence attest; do
+        echo "timings: $b agent $c $(vm_report $b cmd | grep "^$c " | sed 's/.*ms=/ms=/')"
+    done
 done
-echo "timings: check-vm total $(($(date +%s) - t0)) s (image ${t_image} s, boot ${vm_boot_secs} s)"
+echo "timings: check-vm total $(($(date +%s) - t0)) s (image ${t_image} s, boot1 ${boot1_secs} s, boot2 ${vm_boot_secs} s)"
 [ "$fails" -eq 0 ] || { echo "FAIL: $fails check(s); logs in $logs"; exit 1; }
 echo "PASS: check-vm"
