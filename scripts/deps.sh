@@ -12,8 +12,10 @@ packages=(
     clang
     clang-format
     cppcheck
+    cryptsetup-bin
     debhelper
     dpkg-dev
+    e2fsprogs
     gcc
     git
     iproute2
@@ -26,12 +28,16 @@ packages=(
     libtss2-dev
     lintian
     make
+    mmdebstrap
     openssl
+    ovmf
     pandoc
     pkg-config
     procps
     python3
     python3-cryptography
+    qemu-system-x86
+    qemu-utils
     shellcheck
     swtpm
     swtpm-tools

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The whole test suite, from a fresh checkout on Debian 12:
 #   1. install what is missing (as root; otherwise says what to install)
-#   2. build with the release warnings (-Werror) and run `make lint` and `make check`
+#   2. build with the release warnings (-Werror) and run `make lint`, `make check`
+#      and `make check-vm` (a real boot under QEMU; skipped, with the reason,
+#      where QEMU/OVMF/mmdebstrap are missing)
 #   3. rebuild with ASan+UBSan and run `make check` again
 #   4. run the unit tests under valgrind
 #   5. the Debian package: `make check-deb` builds it (scripts/package.sh), runs lintian and
@@ -68,6 +70,18 @@ if ../configure -q && make -j"$jobs" >/dev/null; then
     collect "check" test-suite.log
     grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS|XFAIL):' check.log 2>/dev/null | sort | sed 's/^/  /' || true
     grep -h '^SKIP: ' tests/*/*.log 2>/dev/null | sort -u | sed 's/^/  why: /' || true
+    step "make check-vm (the agent in a Debian 12 guest: QEMU/TCG, OVMF, vTPM)"
+    make check-vm >check-vm.log 2>&1
+    vm_rc=$?
+    grep -E '^(ok|FAIL|SKIP|PASS|timings|image|boot[0-9]*|cvm-sim):' check-vm.log | sed 's/^/  /'
+    if grep -q '^SKIP: check-vm' check-vm.log; then
+        results+=("check-vm 0 0 1")
+    elif [ "$vm_rc" -eq 0 ]; then
+        results+=("check-vm 1 0 0")
+    else
+        results+=("check-vm 0 1 0")
+        tail -n 40 check-vm.log
+    fi
 else
     failed_steps+=("build")
 fi

@@ -714,14 +714,17 @@ class KeyVaultService:
 def release_policy(maa_url, tee_types=("sevsnpvm", "tdxvm"), attestation_type="azurevm",
                    compliance=None):
     """The default CVM policy: the sim MAA as authority, x-ms-attestation-type
-    (and the isolation TEE type) required.  Returns the KeyReleasePolicy dict."""
+    (and the isolation TEE type) required.  MAA_URL may be a list: one
+    authority each (the same MAA seen under several host names).  Returns
+    the KeyReleasePolicy dict."""
     conds = [{"claim": "x-ms-attestation-type", "equals": attestation_type},
              {"anyOf": [{"claim": "x-ms-isolation-tee.x-ms-attestation-type", "equals": t}
                         for t in tee_types]}]
     if compliance:
         conds.append({"claim": "x-ms-isolation-tee.x-ms-compliance-status",
                       "equals": compliance})
-    pol = {"version": "1.0.0", "anyOf": [{"authority": maa_url, "allOf": conds}]}
+    urls = [maa_url] if isinstance(maa_url, str) else list(maa_url)
+    pol = {"version": "1.0.0", "anyOf": [{"authority": u, "allOf": conds} for u in urls]}
     return {"contentType": "application/json; charset=utf-8",
             "data": b64url(json.dumps(pol, separators=(",", ":")).encode()),
             "immutable": False}

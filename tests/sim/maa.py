@@ -197,6 +197,7 @@ class MaaService:
         self.pki = os.path.join(sim_dir, "pki")
         self.faults = faults or simhttp.Faults()
         self.issuer = issuer     # None: https://<Host header>
+        self.server = None       # set by bind(): where replayed event logs are reported
         with open(os.path.join(self.pki, "maa-signing.key"), "rb") as f:
             self.key = serialization.load_pem_private_key(f.read(), None)
         with open(os.path.join(self.pki, "maa-signing.pem"), "rb") as f:
@@ -209,6 +210,26 @@ class MaaService:
                           if os.path.exists(p)]
         with open(os.path.join(self.pki, "intel", "root.pem"), "rb") as f:
             self.intel_root = x509.load_pem_x509_certificate(f.read())
+
+    def bind(self, server):
+        self.server = server
+
+    def _log_replay(self, log, quoted):
+        """One request-log line per replayed TcgLogs, so that a test on the
+        host can tell that a guest's real firmware log was checked, not
+        merely accepted (tests/vm)."""
+        if self.server is None:
+            return
+        _, events = tcglog.parse(log)
+        per_pcr = {}
+        for e in events:
+            if e["type"] != tcglog.EV_NO_ACTION:
+                per_pcr[e["pcr"]] = per_pcr.get(e["pcr"], 0) + 1
+        self.server.log_event({"event": "tcg-log-replayed", "log_bytes": len(log),
+                               "log_sha256": hashlib.sha256(log).hexdigest(),
+                               "events": sum(per_pcr.values()),
+                               "events_per_pcr": {str(k): v for k, v in sorted(per_pcr.items())},
+                               "quoted_pcrs": quoted, "matched": True})
 
     # ------------------------------------------------------------ dispatch
 
@@ -529,8 +550,9 @@ class MaaService:
         # --- TCG log replay
         logs_b64 = _ci_get(ai, "TcgLogs") or ""
         if logs_b64:
+            log = b64any(logs_b64, "TcgLogs")
             try:
-                banks = tcglog.replay(b64any(logs_b64, "TcgLogs"))
+                banks = tcglog.replay(log)
             except tcglog.LogError as e:
                 raise AttestationError("TcgLogs cannot be parsed: %s" % e)
             bank = banks.get(ts.TPM_ALG_SHA256)
@@ -539,6 +561,7 @@ class MaaService:
             for i in quoted:
                 if bank.get(i, bytes(32)) != pcr_values[i]:
                     raise AttestationError("TcgLogs replay does not match the quoted PCR%d." % i)
+            self._log_replay(log, quoted)
         # --- Transfer (ephemeral encryption) key certified by the AK
         try:
             enc = ts.Public(b64any(_need(tpm, "EncKeyPub", "TpmInfo", str), "EncKeyPub"), sized=True)

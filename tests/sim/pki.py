@@ -256,8 +256,26 @@ def _gen_tls(d, hosts=("localhost",), ips=("127.0.0.1",)):
     _write(os.path.join(d, "tls-server.key"), _key_pem(key), 0o600)
 
 
-def generate(out_dir, tee="snp", turin=False):
+def tls_names(extra_sans=()):
+    """(DNS names, IP addresses) of the TLS server certificate: localhost and
+    127.0.0.1 plus EXTRA_SANS, each sorted into its kind."""
+    import ipaddress
+    hosts, ips = ["localhost"], ["127.0.0.1"]
+    for n in extra_sans:
+        try:
+            ipaddress.ip_address(n)
+            ips.append(n)
+        except ValueError:
+            hosts.append(n)
+    return tuple(hosts), tuple(ips)
+
+
+def generate(out_dir, tee="snp", turin=False, extra_sans=()):
     """Writes fresh PKIs to OUT_DIR/pki and returns that path.
+
+    extra_sans: more names (IP addresses or DNS names) for the TLS server
+    certificate besides localhost and 127.0.0.1, e.g. 10.0.2.2 for a QEMU
+    guest reaching the host's loopback services.
 
     Both the AMD-like and the Intel-like chains are always made (the MAA and
     IMDS emulators can then serve either flavour); TEE is recorded in
@@ -283,7 +301,9 @@ def generate(out_dir, tee="snp", turin=False):
                              "cpuid_fam_id": 0x1A, "cpuid_mod_id": 0x02, "cpuid_step": 0}
     _gen_intel(os.path.join(pki, "intel"))
     _self_signed_rsa(pki, "vtpm-ca", "Test Global Virtual TPM CA - 01")
-    _gen_tls(pki)
+    hosts, ips = tls_names(extra_sans)
+    _gen_tls(pki, hosts=hosts, ips=ips)
+    meta["tls_extra_sans"] = list(extra_sans)
     _self_signed_rsa(pki, "maa-signing", "https://maa.sim.test", ca=False, days=365)
     _self_signed_rsa(pki, "imds-signing", "Test managed identity token signer", ca=False, days=365)
     _self_signed_rsa(pki, "kv-signing", "vault.azure.net", ca=False, days=365)

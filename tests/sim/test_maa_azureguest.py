@@ -8,6 +8,7 @@ defect is refused with MAA's 400 {"error":{"code":"InvalidParameter",...}}.
 
 import base64
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -171,6 +172,32 @@ class TestAzureGuestSnp(AzureGuestBase):
         ai["TcgLogs"] = b64(self.log[:-7])
         self.refused(ai, "TcgLogs cannot be parsed")
 
+    def test_replayed_log_recorded(self):
+        """A replayed TcgLogs is reported to the server's request log (tests/vm
+        checks a real guest's OVMF log by it); a refused one is not."""
+        class Server:
+            def __init__(self):
+                self.events = []
+
+            def log_event(self, rec):
+                self.events.append(rec)
+        srv = Server()
+        self.svc.bind(srv)
+        self.assertEqual(self.attest(self.fresh()).status, 200)
+        self.assertEqual(len(srv.events), 1)
+        rec = srv.events[0]
+        self.assertEqual(rec["event"], "tcg-log-replayed")
+        self.assertEqual(rec["log_sha256"], hashlib.sha256(self.log).hexdigest())
+        self.assertEqual(rec["events"], sum(rec["events_per_pcr"].values()))
+        self.assertTrue(rec["events"] > 0)
+        self.assertTrue(set(range(8)) <= set(rec["quoted_pcrs"]))
+        ai = self.fresh()
+        events = tcglog.default_boot_events()
+        events[3] = (events[3][0], events[3][1], b"a different firmware")
+        ai["TcgLogs"] = b64(tcglog.build(events)[0])
+        self.refused(ai, "TcgLogs replay does not match the quoted PCR")
+        self.assertEqual(len(srv.events), 1)
+
     def test_wrong_runtime_binding(self):
         ai = self.fresh()
         ev = ai["IsolationInfo"]["Evidence"]
@@ -301,6 +328,32 @@ class TestAzureGuestTdx(AzureGuestBase):
         tee = claims["x-ms-isolation-tee"]
         self.assertEqual(tee["x-ms-attestation-type"], "tdxvm")
         self.assertEqual(tee["x-ms-compliance-status"], "azure-compliant-cvm")
+
+    def test_replayed_log_recorded(self):
+        """A replayed TcgLogs is reported to the server's request log (tests/vm
+        checks a real guest's OVMF log by it); a refused one is not."""
+        class Server:
+            def __init__(self):
+                self.events = []
+
+            def log_event(self, rec):
+                self.events.append(rec)
+        srv = Server()
+        self.svc.bind(srv)
+        self.assertEqual(self.attest(self.fresh()).status, 200)
+        self.assertEqual(len(srv.events), 1)
+        rec = srv.events[0]
+        self.assertEqual(rec["event"], "tcg-log-replayed")
+        self.assertEqual(rec["log_sha256"], hashlib.sha256(self.log).hexdigest())
+        self.assertEqual(rec["events"], sum(rec["events_per_pcr"].values()))
+        self.assertTrue(rec["events"] > 0)
+        self.assertTrue(set(range(8)) <= set(rec["quoted_pcrs"]))
+        ai = self.fresh()
+        events = tcglog.default_boot_events()
+        events[3] = (events[3][0], events[3][1], b"a different firmware")
+        ai["TcgLogs"] = b64(tcglog.build(events)[0])
+        self.refused(ai, "TcgLogs replay does not match the quoted PCR")
+        self.assertEqual(len(srv.events), 1)
 
     def test_wrong_runtime_binding(self):
         ai = self.fresh()

@@ -535,6 +535,15 @@ class ReleaseTests(unittest.TestCase):
         with self.assertRaises(ValueError):
             openssl_unwrap(k["key_hsm"], S["kek"], "sha256")
 
+    def test_policy_with_several_authorities(self):
+        # one MAA under two host names (cvm-sim up --extra-san): either authority releases
+        other = "https://10.0.2.2:1"
+        both = create_key("two-authorities", pol=policy([other, MAA_URL]))
+        self.assertEqual(release("vault", key_path(both["key"]["kid"]), maa_token())[0], 200)
+        only_other = create_key("other-authority", pol=policy([other]))
+        st, _, b = release("vault", key_path(only_other["key"]["kid"]), maa_token())
+        self.assertEqual(st, 403, b)
+
     def test_use_enc_transfer_key(self):
         st, _, b = release("vault", self.path, maa_token(use_enc=True))
         self.assertEqual(st, 200)

@@ -152,6 +152,22 @@ class TestPki(SimBase):
             self.assertEqual(k.public_key().public_numbers(), c.public_key().public_numbers())
 
 
+    def test_tls_extra_sans(self):
+        self.assertEqual(pki.tls_names(["10.0.2.2", "guest.test"]),
+                         (("localhost", "guest.test"), ("127.0.0.1", "10.0.2.2")))
+        d = self.t("tls-extra")
+        os.makedirs(d, exist_ok=True)
+        pki._gen_tls(d, *pki.tls_names(["10.0.2.2", "guest.test"]))
+        text = openssl("x509", "-in", os.path.join(d, "tls-server.pem"), "-noout", "-ext",
+                       "subjectAltName").stdout.decode()
+        for name in ("IP Address:127.0.0.1", "IP Address:10.0.2.2", "DNS:localhost", "DNS:guest.test"):
+            self.assertIn(name, text)
+        # the default certificate does not name the guest's view of the host
+        default = openssl("x509", "-in", self.p("tls-server.pem"), "-noout", "-ext",
+                          "subjectAltName").stdout.decode()
+        self.assertNotIn("10.0.2.2", default)
+
+
 class TestSnpReports(SimBase):
     def verify_with_openssl(self, report, vcek_pem):
         r = int.from_bytes(report[0x2A0:0x2E8], "little")
