@@ -4,7 +4,8 @@
 #   2. build with the release warnings (-Werror) and run `make lint` and `make check`
 #   3. rebuild with ASan+UBSan and run `make check` again
 #   4. run the unit tests under valgrind
-#   5. `make distcheck`
+#   5. `make fuzz-smoke` in build-fuzz/ (clang + libFuzzer; skipped, visibly, without)
+#   6. `make distcheck`
 # and end with one line "N passed, N failed, N skipped" over the test runs.
 # Set CVM_TEST_QUICK=1 to stop after step 2.
 set -uo pipefail
@@ -91,6 +92,25 @@ if [ -z "${CVM_TEST_QUICK:-}" ]; then
             TEST_SUITE_LOG=test-suite-valgrind.log >/dev/null 2>&1
         collect "check-valgrind" test-suite-valgrind.log
     fi
+    step "fuzz-smoke (libFuzzer, each target 30 s, in build-fuzz/)"
+    fuzz_start=$(date +%s)
+    if echo 'int main(void){return 0;}' |
+        clang -fsanitize=fuzzer-no-link -x c - -o /dev/null >/dev/null 2>&1; then
+        mkdir -p build-fuzz && cd build-fuzz || exit 2
+        if ../configure -q --enable-fuzzing CC=clang CFLAGS="-O1 -g" &&
+            make -j"$jobs" fuzz-smoke FUZZ_JOBS=2 >fuzz-smoke.log 2>&1; then :
+        elif ! grep -qE '^[a-z0-9-]+ +FAIL ' fuzz-smoke.log; then
+            failed_steps+=("fuzz-smoke") # not built: no per-target result to count
+            tail -n 30 fuzz-smoke.log
+        fi
+        sed -n '/^target /,$p' fuzz-smoke.log | sed 's/^/  /'
+        results+=("fuzz-smoke $(grep -cE '^[a-z0-9-]+ +ok ' fuzz-smoke.log) $(grep -cE '^[a-z0-9-]+ +FAIL ' fuzz-smoke.log) 0")
+        cd "$src" || exit 2
+    else
+        echo "SKIP: fuzz-smoke: clang with libFuzzer not found (apt-get install clang-14 libclang-rt-14-dev)"
+    fi
+    echo "fuzz-smoke step: $(($(date +%s) - fuzz_start)) s"
+
     step "make distcheck"
     run_logged distcheck make -j"$jobs" distcheck >distcheck.log 2>&1 || tail -n 40 distcheck.log
     cd "$src" || exit 2
