@@ -36,5 +36,6 @@ run fuzz-config "$srcdir/fuzz/corpus/config" "$srcdir/dist/agent.conf.example"
 run fuzz-snp-fetch "$srcdir/fuzz/corpus/snp-fetch" \
     "$testdata/azure-services/microsoft__confidential-sidecar-containers/pkg_attest_test_data_uvm_host_amd_certificate.json"
 run fuzz-imds-tdquote "$srcdir/fuzz/corpus/imds-tdquote"
+run fuzz-tdx-collateral "$srcdir/fuzz/corpus/tdx-collateral"
 
 exit $status
