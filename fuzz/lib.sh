@@ -10,10 +10,18 @@ testdata=${CVM_TESTDATA:-$srcdir/../shared/testdata}
 status=0
 
 # run TARGET INPUT...: inputs that do not exist are left out (testdata may be absent).
+# Directories are given as their files: a libFuzzer build (--enable-fuzzing)
+# would take a directory as a corpus to fuzz, not to replay.
 run() {
-    local target=$1 inputs=() i
+    local target=$1 inputs=() i f
     shift
-    for i in "$@"; do [ -e "$i" ] && inputs+=("$i"); done
+    for i in "$@"; do
+        if [ -d "$i" ]; then
+            for f in "$i"/*; do [ -f "$f" ] && inputs+=("$f"); done
+        elif [ -e "$i" ]; then
+            inputs+=("$i")
+        fi
+    done
     echo "== $target (${#inputs[@]} inputs/directories)"
     "$builddir/fuzz/$target" "${inputs[@]}" || status=1
 }

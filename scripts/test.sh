@@ -10,6 +10,7 @@
 #      installs it into a throwaway root; skipped, with a line saying so, without
 #      dpkg-buildpackage and the build dependencies of debian/control
 #   6. `make distcheck`
+#   7. `make fuzz-smoke` in build-fuzz/ (clang + libFuzzer; skipped, visibly, without)
 # and end with one line "N passed, N failed, N skipped" over the test runs.
 # Set CVM_TEST_QUICK=1 to stop after step 2.
 set -uo pipefail
@@ -20,7 +21,15 @@ jobs=$(nproc 2>/dev/null || echo 2)
 failed_steps=()
 results=()
 
-step() { echo; echo "==== $*"; }
+# every step's wall time, for the summary (the suite's budget is 30 minutes)
+step_names=()
+step_starts=()
+step() {
+    step_names+=("$*")
+    step_starts+=("$(date +%s)")
+    echo
+    echo "==== $*"
+}
 
 run_logged() { # name, command...
     local name=$1
@@ -123,9 +132,34 @@ if [ -z "${CVM_TEST_QUICK:-}" ]; then
     step "make distcheck"
     run_logged distcheck make -j"$jobs" distcheck >distcheck.log 2>&1 || tail -n 40 distcheck.log
     cd "$src" || exit 2
+
+    step "fuzz-smoke (libFuzzer, each target 30 s, in build-fuzz/)"
+    fuzz_start=$(date +%s)
+    if echo 'int main(void){return 0;}' |
+        clang -fsanitize=fuzzer-no-link -x c - -o /dev/null >/dev/null 2>&1; then
+        mkdir -p "$src/build-fuzz" && cd "$src/build-fuzz" || exit 2
+        if ../configure -q --enable-fuzzing CC=clang CFLAGS="-O1 -g" &&
+            make -j"$jobs" fuzz-smoke FUZZ_JOBS=2 >fuzz-smoke.log 2>&1; then :
+        elif ! grep -qE '^[a-z0-9-]+ +FAIL ' fuzz-smoke.log; then
+            failed_steps+=("fuzz-smoke") # not built: no per-target result to count
+            tail -n 30 fuzz-smoke.log
+        fi
+        sed -n '/^target /,$p' fuzz-smoke.log | sed 's/^/  /'
+        results+=("fuzz-smoke $(grep -cE '^[a-z0-9-]+ +ok ' fuzz-smoke.log) $(grep -cE '^[a-z0-9-]+ +FAIL ' fuzz-smoke.log) 0")
+    else
+        echo "SKIP: fuzz-smoke: clang with libFuzzer not found (apt-get install clang-14 libclang-rt-14-dev)"
+    fi
+    echo "fuzz-smoke step: $(($(date +%s) - fuzz_start)) s"
+    cd "$src" || exit 2
 fi
 
 step "summary"
+echo "  time per step:"
+for i in "${!step_names[@]}"; do
+    [ $((i + 1)) -lt ${#step_starts[@]} ] || break
+    printf '  %5d s  %s\n' $((step_starts[i + 1] - step_starts[i])) "${step_names[i]}"
+done
+printf '  %5d s  in all\n' $(($(date +%s) - step_starts[0]))
 tp=0 tf=0 ts=0
 for r in "${results[@]}"; do
     read -r label p f s <<<"$r"
