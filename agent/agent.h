@@ -124,5 +124,25 @@ int cmd_evidence(AgentContext *ctx, int argc, char **argv);
 void evidence_usage(FILE *f);
 int cmd_release(AgentContext *ctx, int argc, char **argv);
 void release_usage(FILE *f);
+/* The pieces of `release` the secret store's key provider uses (cmd-release.c):
+ * a bearer token for the key's vault; the release of key_url (versioned) with
+ * an already verified token, verified and unwrapped in the vTPM; and the
+ * vault's refusal logged with what to do, as the errno it means. */
+struct KeyRef;
+struct ReleasedKey;
+struct VaultError;
+int agent_vault_bearer(AgentContext *ctx, const HttpConfig *http, const struct KeyRef *key,
+                       int64_t now, struct SecretBuf **ret);
+int agent_release_version(AgentContext *ctx, const char *key_url, const char *token,
+                          const cJSON *claims, struct ReleasedKey *ret);
+int cmd_seal(AgentContext *ctx, int argc, char **argv);
+void seal_usage(FILE *f);
+int cmd_unseal(AgentContext *ctx, int argc, char **argv);
+void unseal_usage(FILE *f);
+int cmd_rotate(AgentContext *ctx, int argc, char **argv);
+void rotate_usage(FILE *f);
+int cmd_status(AgentContext *ctx, int argc, char **argv);
+void status_usage(FILE *f);
+int agent_vault_failure(const char *what, int r, const struct VaultError *err);
 
 #endif
