@@ -47,6 +47,12 @@ static int provider_newest(void *userdata, char **ret_version) {
     if (r < 0)
         return r;
     r = vault_newest_version(&s->http, &s->key, s->api_version, bearer, ret_version, &pages, &err);
+    if (r == -ENOENT && err.status == 0)
+        return log_error_errno(-EKEYREJECTED, "%s has no enabled version: enable or create one",
+                               s->key_url);
+    if (r == -EPROTO && err.status == 0)
+        return log_error_errno(r, "the version list of %s is unusable: %s", s->key_url,
+                               err.message);
     if (r < 0)
         return agent_vault_failure("cannot list the versions of the key", r, &err);
     log_debug("the newest version of %s is %s (%u page(s) of versions)", s->key_url, *ret_version,
