@@ -19,6 +19,8 @@
 static const AgentCommand commands[] = {
     {"attest", "attest this VM to Microsoft Azure Attestation, print the token", cmd_attest,
      attest_usage},
+    {"boot", "open the [secret NAME]s of agent.conf and deliver them (systemd)", cmd_boot,
+     boot_usage},
     {"evidence", "collect this VM's attestation evidence (reports, TPM quote, keys)", cmd_evidence,
      evidence_usage},
     {"release", "release a Key Vault / Managed HSM key into this VM", cmd_release, release_usage},

@@ -110,6 +110,47 @@ run unseal-back 0 unseal --name pcr --out u8.bin
 cmp -s secret.bin u8.bin || fail "after the MAA came back: other bytes"
 pass_msg "PCR 4 extended (logged): unseal re-authorizes (one line naming PCR 4, approval changed, same bytes); with the MAA down it fails (exit $rc) and the envelope is byte-identical"
 
+
+# --- boot: [secret NAME] sections delivered to a file (0600), a credential
+# store and stdout; an ephemeral secret differs every boot; READY=1 to systemd
+cp "$CVM_SIM_DIR/agent.conf" boot.conf
+cat >>boot.conf <<CONF
+[store]
+credstore = $TEST_DIR/credstore
+boot-deadline = 60s
+[secret disk]
+target = file:$TEST_DIR/run/cvm-agent/disk.key
+[secret eph]
+ephemeral = yes
+target = credential
+[secret cmk]
+mode = cmk-only
+target = stdout
+CONF
+B=(-c "$TEST_DIR/boot.conf" "${A[@]}")
+rc=0
+agent "${B[@]}" boot >boot1.out 2>err.boot1 || rc=$?
+[ "$rc" = 0 ] || { cat err.boot1 >&2; fail "first boot exited $rc"; }
+[ "$(stat -c %a run/cvm-agent/disk.key)" = 600 ] && [ "$(stat -c %a credstore/eph)" = 600 ] ||
+    fail "targets not 0600"
+[ "$(stat -c %s boot1.out)" = 64 ] || fail "stdout target: $(stat -c %s boot1.out) bytes"
+cp run/cvm-agent/disk.key disk.1 && cp credstore/eph eph.1
+"$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(60)
+open(sys.argv[2], "wb").write(s.recv(4096))' "$TEST_DIR/notify.sock" notify.got &
+NPID=$!
+for _ in $(seq 50); do [ -S notify.sock ] && break; sleep 0.1; done
+rc=0
+NOTIFY_SOCKET=$TEST_DIR/notify.sock agent "${B[@]}" boot >boot2.out 2>err.boot2 || rc=$?
+wait "$NPID" || fail "no notification received"
+[ "$rc" = 0 ] || { cat err.boot2 >&2; fail "second boot exited $rc"; }
+grep -q '^READY=1$' notify.got || fail "no READY=1: $(cat notify.got)"
+cmp -s disk.1 run/cvm-agent/disk.key && cmp -s boot1.out boot2.out || fail "a second boot delivered other bytes"
+! cmp -s eph.1 credstore/eph || fail "the ephemeral secret was not regenerated"
+agent "${B[@]}" unseal --name disk --out - 2>/dev/null | cmp -s - disk.1 || fail "unseal and boot disagree"
+pass_msg "boot: file target 0600, credential store 0600, stdout (keyscript); the same bytes on the next boot, a new ephemeral secret, READY=1 on NOTIFY_SOCKET"
+
 # --- 30 rotations (two pages of versions): rotate finds the newest
 for _ in $(seq 30); do LAST=$("${HELPER[@]}" rotate); done
 run status-30 1 status --json
@@ -120,11 +161,29 @@ run unseal-30 0 unseal --name pcr --out u9.bin
 cmp -s secret.bin u9.bin || fail "after 30 rotations: other bytes"
 pass_msg "after 30 more versions (paged list): status names the newest, rotate moves to it, same bytes"
 
+
+# --- NonPersistedTPM: the vTPM cleared (a new SRK) and provisioned again as
+# the HCL would on such a VM: boot is exit 4 naming it, the cmk-only secret opens
+tpm2_clear -c p || fail "tpm2_clear"
+mkdir -p vtpm2
+"$SIMDIR/vtpm-provision.sh" --tcti "$TPM2TOOLS_TCTI" --dir vtpm2 --ca-cert "$CVM_SIM_DIR/pki/vtpm-ca.pem" \
+    --ca-key "$CVM_SIM_DIR/pki/vtpm-ca.key" >prov.log 2>&1 || fail "re-provisioning: $(tail -3 prov.log)"
+(cd "$SIMDIR" && "$PYTHON" -c 'import signers, sys
+open(sys.argv[1], "wb").write(signers.hcl_report(sys.argv[2], "snp", sys.argv[3] + "/ak.pub.pem", sys.argv[3] + "/ek.pub.pem"))' \
+    "$TEST_DIR/hcl2.bin" "$CVM_SIM_DIR/pki" "$TEST_DIR/vtpm2") || fail "HCL report"
+"$SIMDIR/vtpm-provision.sh" --tcti "$TPM2TOOLS_TCTI" --hcl-report hcl2.bin >>prov.log 2>&1 || fail "HCL report to NV"
+rc=0
+agent "${B[@]}" boot >boot3.out 2>err.boot3 || rc=$?
+[ "$rc" = 4 ] || { cat err.boot3 >&2; fail "boot after the vTPM lost its state exited $rc, not 4"; }
+grep -q 'NonPersistedTPM' err.boot3 && grep -q 'mode = cmk-only' err.boot3 || fail "no NonPersistedTPM message: $(cat err.boot3)"
+cmp -s boot1.out boot3.out || fail "the cmk-only secret did not open after the vTPM lost its state"
+pass_msg "vTPM cleared: boot exit 4 with the NonPersistedTPM message pointing at mode = cmk-only; the cmk-only secret still delivered"
+
 # --- nothing printed or logged carries the secret
-"${HELPER[@]}" forms secret.bin >forms.txt
+{ "${HELPER[@]}" forms secret.bin && "${HELPER[@]}" forms disk.1 && "${HELPER[@]}" forms boot1.out; } >forms.txt
 [ -s forms.txt ] || fail "no leak patterns"
 for f in out.* err.* "$CVM_SIM_DIR"/logs/*; do
     case $f in out.unseal-stdout) continue ;; esac
     ! grep -F -q -f forms.txt "$f" || fail "$f carries the secret"
 done
-pass_msg "no output, log or emulator log carries the secret in hex or base64"
+pass_msg "no output, log or emulator log carries a secret (sealed, boot file, boot stdout) in hex or base64"
