@@ -44,7 +44,7 @@ static int is_behind(AgentStore *s, const char *name, bool *ephemeral) {
     return r;
 }
 
-static int rotate_one(AgentStore *s, const char *name, bool if_needed, cJSON *arr) {
+static int rotate_one(AgentStore *s, const char *name, cJSON *arr) {
     bool ephemeral = false, changed = false;
     int r = is_behind(s, name, &ephemeral);
     cJSON *o = cJSON_CreateObject();
@@ -58,7 +58,6 @@ static int rotate_one(AgentStore *s, const char *name, bool if_needed, cJSON *ar
                                     : "current");
         return r;
     }
-    (void)if_needed;
     r = agent_store_attest(s) == CVM_EXIT_OK ? 0 : -EKEYREJECTED;
     if (r == 0)
         r = store_rewrap(s->store, name, NULL, NULL, &changed);
@@ -68,6 +67,15 @@ static int rotate_one(AgentStore *s, const char *name, bool if_needed, cJSON *ar
         log_notice("'%s' now uses the newest key version", name);
     json_add_string(o, "result", r < 0 ? "error" : changed ? "rotated" : "current");
     return r;
+}
+
+static bool any_rotated(const cJSON *arr) {
+    const cJSON *o;
+    cJSON_ArrayForEach(o, arr) {
+        if (streq_ptr(json_get_string(o, "result"), "rotated"))
+            return true;
+    }
+    return false;
 }
 
 int cmd_rotate(AgentContext *ctx, int argc, char **argv) {
@@ -107,14 +115,18 @@ int cmd_rotate(AgentContext *ctx, int argc, char **argv) {
         log_error("cannot list the secrets: %s", store_last_error(s.store));
         e = CVM_EXIT_PLATFORM;
     }
+    /* rotate only ever touches secrets that are behind: --if-needed (the timer's
+     * spelling) states that, and adds a line when there was nothing to do */
     int worst = 0;
     for (size_t i = 0; e == CVM_EXIT_OK && i < (all ? n : 1); i++) {
-        int r = rotate_one(&s, all ? names[i] : name, if_needed, arr);
+        int r = rotate_one(&s, all ? names[i] : name, arr);
         if (r < 0 && (worst == 0 || cvm_exit_from_errno(r) > cvm_exit_from_errno(worst)))
             worst = r;
     }
     if (e == CVM_EXIT_OK)
         e = cvm_exit_from_errno(worst);
+    if (e == CVM_EXIT_OK && if_needed && !any_rotated(arr))
+        log_info("every secret is on the newest key version: nothing to do");
     if (out && (e == CVM_EXIT_OK || json)) {
         if (json)
             agent_print_json(out);
