@@ -74,6 +74,29 @@ cmp -s secret.bin u2.bin || fail "after rotation unseal returned other bytes"
 run status1 0 status
 pass_msg "after the emulator rotates: status exit 1 naming db, rotate moves it (then a no-op), same bytes, status exit 0"
 
+
+# --- status with a readable rotation policy (the key owner's token): the next
+# rotation and the expiry from its ISO-8601 durations
+"$PYTHON" - "${KEY_V1%/*}/rotationpolicy?api-version=7.4" "$(ep admin_token)" "$(ep ca_bundle)" <<'PY' || fail "setting the rotation policy"
+import json, ssl, sys, urllib.request
+url, token, ca = sys.argv[1], sys.argv[2], sys.argv[3]
+body = {"lifetimeActions": [{"trigger": {"timeAfterCreate": "P90D"}, "action": {"type": "Rotate"}}],
+        "attributes": {"expiryTime": "P1Y"}}
+req = urllib.request.Request(url, data=json.dumps(body).encode(), method="PUT",
+                             headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca), timeout=30).read()
+PY
+ep admin_token >admin.txt
+run status-policy 0 -o identity.source=file -o "identity.token-file=$TEST_DIR/admin.txt" status --json
+"$PYTHON" -c 'import json, sys
+k = json.load(open(sys.argv[1]))["secrets"][0]["key_schedule"]
+assert k["policy_expiry"] - k["next_rotation"] == (365 - 90) * 86400, k' out.status-policy ||
+    fail "next rotation / expiry not computed: $(cat out.status-policy)"
+run status-unreadable 0 status --json
+grep -q '"rotation_policy":[[:space:]]*"unreadable"' out.status-unreadable ||
+    fail "an unreadable policy is not said: $(cat out.status-unreadable)"
+pass_msg "status: the rotation policy (P90D rotate, P1Y expiry) gives next_rotation and policy_expiry; unreadable to the VM's identity, it says so"
+
 # --- disabled versions
 "${HELPER[@]}" disable "$KEY_V1"
 run unseal-v1-off 0 unseal --name db --out u3.bin
