@@ -23,6 +23,16 @@
  * Every key of agent.conf, by section. Adding a key: a field here, a row in
  * the table in config.c, a line in man/cvm-agent.conf.5.md.
  */
+/* A [secret NAME] section: what `boot` does with that secret. */
+typedef struct AgentSecretConfig {
+    char *name;
+    char *target;   /* file:PATH, stdout or credential (default file:/run/cvm-agent/NAME.key) */
+    bool reseal;    /* re-authorize on a PCR change and follow rotation at boot (default yes) */
+    bool ephemeral; /* a new random secret every boot */
+    char *mode;     /* tpm+cmk (default) or cmk-only */
+    char *pcrs;     /* the selection a secret created at boot is sealed to */
+} AgentSecretConfig;
+
 typedef struct AgentConfig {
     /* [agent] */
     char *tcti;
@@ -76,6 +86,12 @@ typedef struct AgentConfig {
     char *identity_msi_res_id;
     char *identity_token_file;
     char *identity_token_env;
+    /* [store] */
+    uint64_t store_boot_deadline_ms; /* boot's total deadline */
+    char *store_credstore;           /* target = credential writes here (/run/credstore) */
+    /* [secret NAME] sections, in file order */
+    AgentSecretConfig *secrets;
+    size_t n_secrets;
 } AgentConfig;
 
 typedef struct AgentContext {
@@ -124,5 +140,27 @@ int cmd_evidence(AgentContext *ctx, int argc, char **argv);
 void evidence_usage(FILE *f);
 int cmd_release(AgentContext *ctx, int argc, char **argv);
 void release_usage(FILE *f);
+/* The pieces of `release` the secret store's key provider uses (cmd-release.c):
+ * a bearer token for the key's vault; the release of key_url (versioned) with
+ * an already verified token, verified and unwrapped in the vTPM; and the
+ * vault's refusal logged with what to do, as the errno it means. */
+struct KeyRef;
+struct ReleasedKey;
+struct VaultError;
+int agent_vault_bearer(AgentContext *ctx, const HttpConfig *http, const struct KeyRef *key,
+                       int64_t now, struct SecretBuf **ret);
+int agent_release_version(AgentContext *ctx, const char *key_url, const char *token,
+                          const cJSON *claims, struct ReleasedKey *ret);
+int cmd_boot(AgentContext *ctx, int argc, char **argv);
+void boot_usage(FILE *f);
+int cmd_seal(AgentContext *ctx, int argc, char **argv);
+void seal_usage(FILE *f);
+int cmd_unseal(AgentContext *ctx, int argc, char **argv);
+void unseal_usage(FILE *f);
+int cmd_rotate(AgentContext *ctx, int argc, char **argv);
+void rotate_usage(FILE *f);
+int cmd_status(AgentContext *ctx, int argc, char **argv);
+void status_usage(FILE *f);
+int agent_vault_failure(const char *what, int r, const struct VaultError *err);
 
 #endif

@@ -237,8 +237,9 @@ static int verify_target_token(ReleaseRun *run) {
     return run->token ? 0 : -ENOMEM;
 }
 
-static int get_bearer(ReleaseRun *run) {
-    const AgentConfig *cfg = &run->ctx->cfg;
+int agent_vault_bearer(AgentContext *ctx, const HttpConfig *http, const KeyRef *key, int64_t now,
+                       SecretBuf **ret) {
+    const AgentConfig *cfg = &ctx->cfg;
     IdentityConfig ic = {
         .imds_url = cfg->imds_url,
         .client_id = cfg->identity_client_id,
@@ -251,9 +252,8 @@ static int get_bearer(ReleaseRun *run) {
     if (cfg->identity_source && identity_source_from_string(cfg->identity_source, &ic.source) < 0)
         return log_error_errno(-EINVAL, "[identity] source wants imds, file or env, not '%s'",
                                cfg->identity_source);
-    const char *resource =
-        cfg->keyvault_resource ? cfg->keyvault_resource : key_ref_resource(&run->key);
-    int r = identity_token(&ic, &run->http, resource, run->now, &run->bearer, &err);
+    const char *resource = cfg->keyvault_resource ? cfg->keyvault_resource : key_ref_resource(key);
+    int r = identity_token(&ic, http, resource, now, ret, &err);
     if (r == -EACCES)
         log_error("no managed identity token: HTTP %ld %s%s%s (is a managed identity assigned "
                   "to the VM, and client-id/object-id/msi-res-id right?)",
@@ -261,8 +261,12 @@ static int get_bearer(ReleaseRun *run) {
     return r;
 }
 
+static int get_bearer(ReleaseRun *run) {
+    return agent_vault_bearer(run->ctx, &run->http, &run->key, run->now, &run->bearer);
+}
+
 /* The vault's words, and the exit status they mean. */
-static int vault_failure(const char *what, int r, const VaultError *err) {
+int agent_vault_failure(const char *what, int r, const VaultError *err) {
     const char *hint = "";
     if (err->status == 401)
         hint = " (the bearer token was refused: check [identity] and the vault resource)";
@@ -301,7 +305,7 @@ static int check_key_policy(ReleaseRun *run) {
         return 0;
     }
     if (r < 0)
-        return vault_failure("cannot read the key's metadata", r, &err);
+        return agent_vault_failure("cannot read the key's metadata", r, &err);
     if (vault_bundle_policy(bundle, &policy) < 0) {
         log_notice("the key's metadata carries no readable release policy");
         return 0;
@@ -336,7 +340,7 @@ static int release_and_verify(ReleaseRun *run) {
     int r = vault_release(&run->http, &run->key, run->api_version, (const char *)run->bearer->data,
                           run->token, run->enc, run->o->nonce, &body, &len, &verr);
     if (r < 0)
-        return vault_failure("the vault refused the release", r, &verr);
+        return agent_vault_failure("the vault refused the release", r, &verr);
     r = release_trust_load(run->ctx->cfg.keyvault_signer_ca, &roots);
     if (r < 0)
         return r;
@@ -436,6 +440,30 @@ static int release_steps(ReleaseRun *run) {
         r = unwrap(run);
     if (r >= 0)
         r = write_out(run);
+    return r;
+}
+
+int agent_release_version(AgentContext *ctx, const char *key_url, const char *token,
+                          const cJSON *claims, ReleasedKey *ret) {
+    ReleaseOptions o = {.key = key_url};
+    ReleaseRun run = {.ctx = ctx, .o = &o, .now = now_realtime_s(), .out = cJSON_CreateObject()};
+    agent_http_config(&ctx->cfg, &run.http);
+    run.token = strdup(token);
+    run.claims = cJSON_Duplicate(claims, true);
+    int r = run.out && run.token && run.claims ? 0 : -ENOMEM;
+    if (r >= 0)
+        r = resolve_config(&run);
+    if (r >= 0)
+        r = get_bearer(&run);
+    if (r >= 0)
+        r = release_and_verify(&run);
+    if (r >= 0)
+        r = unwrap(&run);
+    if (r >= 0) {
+        *ret = run.released;
+        run.released = (ReleasedKey){0};
+    }
+    run_done(&run);
     return r;
 }
 

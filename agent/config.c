@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "common/log.h"
 #include "snp/snp.h"
+#include "store/store.h"
 #include "tdx/tdx.h"
 
 typedef enum {
@@ -82,6 +83,8 @@ static const ConfigKey config_keys[] = {
     KEY("identity", "msi-res-id", KEY_STRING, identity_msi_res_id),
     KEY("identity", "token-file", KEY_STRING, identity_token_file),
     KEY("identity", "token-env", KEY_STRING, identity_token_env),
+    KEY("store", "boot-deadline", KEY_DURATION, store_boot_deadline_ms),
+    KEY("store", "credstore", KEY_STRING, store_credstore),
 };
 
 void agent_config_init(AgentConfig *cfg) {
@@ -94,6 +97,7 @@ void agent_config_init(AgentConfig *cfg) {
         .snp_crl = SNP_CRL_BEST_EFFORT,
         .tdx_crl_max_age_ms = UINT64_C(1000) * TDX_CRL_MAX_AGE_DEFAULT,
         .attest_leeway_ms = 5 * 60 * 1000,
+        .store_boot_deadline_ms = 90 * 1000,
     };
 }
 
@@ -109,6 +113,13 @@ void agent_config_done(AgentConfig *cfg) {
             free(list);
         }
     }
+    for (size_t i = 0; i < cfg->n_secrets; i++) {
+        free(cfg->secrets[i].name);
+        free(cfg->secrets[i].target);
+        free(cfg->secrets[i].mode);
+        free(cfg->secrets[i].pcrs);
+    }
+    free(cfg->secrets);
     agent_config_init(cfg);
 }
 
@@ -126,9 +137,81 @@ static bool section_exists(const char *section) {
     return false;
 }
 
+static AgentSecretConfig *secret_section(AgentConfig *cfg, const char *name) {
+    for (size_t i = 0; i < cfg->n_secrets; i++)
+        if (streq(cfg->secrets[i].name, name))
+            return &cfg->secrets[i];
+    AgentSecretConfig *grown = realloc(cfg->secrets, (cfg->n_secrets + 1) * sizeof(*grown));
+    if (!grown)
+        return NULL;
+    cfg->secrets = grown;
+    AgentSecretConfig *sc = &grown[cfg->n_secrets];
+    *sc = (AgentSecretConfig){.name = strdup(name), .reseal = true};
+    if (!sc->name)
+        return NULL;
+    cfg->n_secrets++;
+    return sc;
+}
+
+static int set_string(char **field, const char *value) {
+    char *copy = strdup(value);
+    if (!copy)
+        return -ENOMEM;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+/* [secret NAME] target/reseal/ephemeral/mode/pcrs */
+static int set_secret_key(AgentConfig *cfg, const char *name, const char *key, const char *value,
+                          char *err, size_t errlen) {
+    AgentSecretConfig *sc = secret_section(cfg, name);
+    if (!sc)
+        return -ENOMEM;
+    if (streq(key, "target")) {
+        if (!streq(value, "stdout") && !streq(value, "credential") &&
+            !(startswith(value, "file:/") && value[6]))
+            return snprintf(err, errlen,
+                            "'[secret %s] target' wants file:/PATH, stdout or credential, "
+                            "not '%s'",
+                            name, value),
+                   -EINVAL;
+        return set_string(&sc->target, value);
+    }
+    if (streq(key, "reseal") || streq(key, "ephemeral")) {
+        int r = parse_bool(value, streq(key, "reseal") ? &sc->reseal : &sc->ephemeral);
+        if (r < 0)
+            snprintf(err, errlen, "'[secret %s] %s' wants yes or no, not '%s'", name, key, value);
+        return r;
+    }
+    if (streq(key, "mode")) {
+        if (!streq(value, "cmk-only") && !streq(value, "tpm+cmk"))
+            return snprintf(err, errlen, "'[secret %s] mode' wants cmk-only or tpm+cmk, not '%s'",
+                            name, value),
+                   -EINVAL;
+        return set_string(&sc->mode, value);
+    }
+    if (streq(key, "pcrs"))
+        return set_string(&sc->pcrs, value);
+    snprintf(err, errlen,
+             "unknown key '%s' in section '[secret %s]' (target, reseal, ephemeral, mode, pcrs)",
+             key, name);
+    return -EINVAL;
+}
+
 /* Sets one key; on error writes a message into err. */
 static int set_key(AgentConfig *cfg, const char *section, const char *key, const char *value,
                    char *err, size_t errlen) {
+    if (startswith(section, "secret ") || streq(section, "secret")) {
+        const char *name = section + strlen("secret");
+        name += strspn(name, " \t");
+        if (!store_name_is_valid(name))
+            return snprintf(err, errlen,
+                            "'[%s]' wants [secret NAME] with NAME of [A-Za-z0-9._-] (up to 64)",
+                            section),
+                   -EINVAL;
+        return set_secret_key(cfg, name, key, value, err, errlen);
+    }
     const ConfigKey *k = find_key(section, key);
     if (!k) {
         if (!section_exists(section))

@@ -19,10 +19,18 @@
 static const AgentCommand commands[] = {
     {"attest", "attest this VM to Microsoft Azure Attestation, print the token", cmd_attest,
      attest_usage},
+    {"boot", "open the [secret NAME]s of agent.conf and deliver them (systemd)", cmd_boot,
+     boot_usage},
     {"evidence", "collect this VM's attestation evidence (reports, TPM quote, keys)", cmd_evidence,
      evidence_usage},
     {"release", "release a Key Vault / Managed HSM key into this VM", cmd_release, release_usage},
     {"report", "obtain and print this VM's hardware report", cmd_report, report_usage},
+    {"rotate", "move secrets to the newest version of the customer-managed key", cmd_rotate,
+     rotate_usage},
+    {"seal", "create a secret bound to this vTPM and the customer-managed key", cmd_seal,
+     seal_usage},
+    {"status", "show the secrets' key versions and approvals", cmd_status, status_usage},
+    {"unseal", "open a secret (attest, release its key version, unseal)", cmd_unseal, unseal_usage},
     {"verify", "verify evidence from files", cmd_verify, verify_usage},
     {NULL, NULL, NULL, NULL}, /* sentinel */
 };

@@ -230,6 +230,18 @@ int vault_release(const HttpConfig *http, const KeyRef *key, const char *api_ver
                   const char *bearer, const char *target, ReleaseEnc enc, const char *nonce,
                   char **ret, size_t *ret_len, VaultError *err);
 
+/*
+ * The newest enabled version of the key (the version list, paged through
+ * nextLink, which must stay on the key's vault): the latest "created" among
+ * enabled versions. *ret malloc'ed; *ret_pages (may be NULL) the pages read.
+ * -ENOENT when no version is enabled, -EPROTO on a malformed list.
+ */
+int vault_newest_version(const HttpConfig *http, const KeyRef *key, const char *api_version,
+                         const char *bearer, char **ret, unsigned *ret_pages, VaultError *err);
+/* GET {key}/rotationpolicy (the key's name only; the version is ignored). */
+int vault_rotation_policy(const HttpConfig *http, const KeyRef *key, const char *api_version,
+                          const char *bearer, cJSON **ret, VaultError *err);
+
 /* The release policy inside a KeyBundle ({"release_policy":{"data":...}}), parsed;
  * -ENOENT when the bundle has none. */
 int vault_bundle_policy(const cJSON *bundle, cJSON **ret);

@@ -15,7 +15,8 @@
 #include "common/secbuf.h"
 #include "release/release.h"
 
-#define VAULT_BODY_MAX (1024u * 1024)
+#define VAULT_BODY_MAX  (1024u * 1024)
+#define VAULT_MAX_PAGES 1000u
 
 static bool valid_segment(const char *s, size_t n) {
     if (n == 0 || n > 127)
@@ -174,4 +175,98 @@ int vault_bundle_policy(const cJSON *bundle, cJSON **ret) {
     if (!data)
         return -ENOENT;
     return release_policy_parse(data, strlen(data), ret, NULL);
+}
+
+static int vault_get_url(const HttpConfig *http, const char *url, const char *bearer, cJSON **ret,
+                         VaultError *err) {
+    HttpResponse resp = {0};
+    int r = vault_call(http, "GET", url, bearer, NULL, &resp, err);
+    if (r < 0)
+        return r;
+    r = json_parse(resp.body, resp.body_len, ret);
+    http_response_done(&resp);
+    if (r < 0)
+        snprintf(err->message, sizeof(err->message), "the vault's answer is not JSON");
+    return r < 0 ? -EPROTO : 0;
+}
+
+/* The version of the page's newest enabled entry into *best, when newer than
+ * *best_created (ties: the later entry, as the service lists oldest first). */
+static int pick_newest(const cJSON *page, char **best, int64_t *best_created) {
+    const cJSON *value = json_get_array(page, "value");
+    const cJSON *item;
+    cJSON_ArrayForEach(item, value) {
+        const cJSON *attrs = json_get_object(item, "attributes");
+        const char *kid = json_get_string(item, "kid");
+        bool enabled = true;
+        int64_t created = 0;
+        if (!kid || !strrchr(kid, '/'))
+            return -EPROTO;
+        (void)json_get_bool(attrs, "enabled", &enabled);
+        (void)json_get_int(attrs, "created", &created);
+        if (!enabled || created < *best_created)
+            continue;
+        char *v = strdup(strrchr(kid, '/') + 1);
+        if (!v)
+            return -ENOMEM;
+        free(*best);
+        *best = v;
+        *best_created = created;
+    }
+    return 0;
+}
+
+int vault_newest_version(const HttpConfig *http, const KeyRef *key, const char *api_version,
+                         const char *bearer, char **ret, unsigned *ret_pages, VaultError *err) {
+    _cleanup_free_ char *url = NULL;
+    _cleanup_free_ char *prefix = NULL;
+    char *best = NULL;
+    int64_t best_created = INT64_MIN;
+    unsigned pages = 0;
+    int r = 0;
+    if (asprintf(&url, "%s/keys/%s/versions?api-version=%s&maxresults=25", key->vault, key->name,
+                 api_version) < 0 ||
+        asprintf(&prefix, "%s/", key->vault) < 0)
+        return -ENOMEM;
+    while (url && r == 0) {
+        _cleanup_json_ cJSON *page = NULL;
+        /* a nextLink elsewhere would send our bearer token to another host */
+        if (!startswith(url, prefix) || ++pages > VAULT_MAX_PAGES) {
+            snprintf(err->message, sizeof(err->message), "%s",
+                     pages > VAULT_MAX_PAGES ? "the version list does not end"
+                                             : "the version list's nextLink leaves the vault");
+            r = -EPROTO;
+            break;
+        }
+        r = vault_get_url(http, url, bearer, &page, err);
+        if (r < 0)
+            break;
+        r = pick_newest(page, &best, &best_created);
+        const char *next = json_get_string(page, "nextLink");
+        free(url);
+        url = next ? strdup(next) : NULL;
+        if (next && !url)
+            r = -ENOMEM;
+    }
+    if (r == 0 && !best) {
+        snprintf(err->message, sizeof(err->message), "the key has no enabled version");
+        r = -ENOENT;
+    }
+    if (r < 0) {
+        free(best);
+        return r;
+    }
+    *ret = best;
+    if (ret_pages)
+        *ret_pages = pages;
+    return 0;
+}
+
+int vault_rotation_policy(const HttpConfig *http, const KeyRef *key, const char *api_version,
+                          const char *bearer, cJSON **ret, VaultError *err) {
+    _cleanup_free_ char *url = NULL;
+    if (asprintf(&url, "%s/keys/%s/rotationpolicy?api-version=%s", key->vault, key->name,
+                 api_version) < 0)
+        return -ENOMEM;
+    return vault_get_url(http, url, bearer, ret, err);
 }
