@@ -125,8 +125,8 @@ mmdebstrap --variant=minbase --mode=root --format=directory --quiet \
     --setup-hook="mkdir -p \"\$1/etc/initramfs-tools/conf.d\" \"\$1/etc/initramfs-tools/hooks\"" \
     --setup-hook="cp '$guest/initramfs/cvm-vm.conf' \"\$1/etc/initramfs-tools/conf.d/\"" \
     --setup-hook="install -m 0755 '$guest/initramfs/cvm-vm-modules' \"\$1/etc/initramfs-tools/hooks/\"" \
-    --customize-hook="cp -a '$stage/agent/.' \"\$1/\"" \
-    --customize-hook="cp -a '$guest/rootfs/.' \"\$1/\"" \
+    --customize-hook="tar -C '$stage/agent' -c . | tar -C \"\$1\" -x --keep-directory-symlink" \
+    --customize-hook="tar -C '$guest/rootfs' -c . | tar -C \"\$1\" -x --keep-directory-symlink" \
     --customize-hook="chroot \"\$1\" /usr/libexec/cvm-vm/setup-image" \
     bookworm "$root" "${sources[@]}" >&2
 t1=$(date +%s)
