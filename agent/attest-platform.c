@@ -14,8 +14,8 @@
 #include <openssl/rand.h>
 
 #include "agent/attest-platform.h"
-#include "agent/hcl.h"
 #include "agent/verify-snp.h"
+#include "attest/attest.h"
 #include "common/codec.h"
 #include "common/crypto.h"
 #include "common/log.h"

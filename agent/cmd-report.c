@@ -17,11 +17,11 @@
 
 #include "agent/agent.h"
 #include "agent/args.h"
-#include "agent/hcl.h"
 #include "agent/report-tdx.h"
 #include "agent/verify-snp.h"
 #include "agent/verify-tdx.h"
 #include "agent/verify.h"
+#include "attest/attest.h"
 #include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"

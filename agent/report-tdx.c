@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/hcl.h"
 #include "agent/report-tdx.h"
+#include "attest/attest.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
