@@ -17,6 +17,7 @@
 
 #include "common/http.h"
 #include "common/secbuf.h"
+#include "snp/snp.h"
 #include "tpm/tpm.h"
 
 #define ATTEST_EVENT_LOG_DEFAULT   "/sys/kernel/security/tpm0/binary_bios_measurements"
@@ -352,5 +353,38 @@ int hcl_user_data(const cJSON *claims, uint8_t out[HCL_USER_DATA_SIZE]);
 int hcl_vtpm_read(const char *tcti, const uint8_t *data, uint64_t deadline_ms, uint8_t **ret,
                   size_t *ret_len);
 /* end the Azure HCL report */
+
+/* --- the platform abstraction (attest/platform-source.c) ---
+ * Where this VM's hardware evidence comes from, handed down by the caller
+ * (agent/ fills it from its configuration): attest/ reads no configuration.
+ */
+typedef struct AttestSourceConfig {
+    const char *tcti;         /* the vTPM holding the HCL report; NULL = default TCTI */
+    const char *imds_url;     /* Azure IMDS (THIM, /acc/tdquote); NULL = link-local default */
+    HttpConfig http;          /* for IMDS */
+    SnpFetchConfig snp_fetch; /* VCEK chain: cache, KDS (THIM is always asked on Azure) */
+    uint64_t deadline_ms;     /* a fresh HCL report; 0 = 10 s */
+} AttestSourceConfig;
+
+/* The platform half of the evidence: AttestPlatform pointing into buffers
+ * owned here. */
+typedef struct AttestPlatformEvidence {
+    AttestPlatform p;
+    uint8_t *hcl;
+    size_t hcl_len;
+    char *vcek_chain_pem;
+    uint8_t *td_quote;
+    size_t td_quote_len;
+} AttestPlatformEvidence;
+
+/* The vTPM's HCL report, split (no network: any failure is the platform's;
+ * -ENODEV when there is none, or it holds neither an SNP nor a TDX report). */
+int attest_platform_read(const AttestSourceConfig *cfg, AttestPlatformEvidence *ret);
+/* The signer's material for a report read before: the VCEK chain (SNP: THIM,
+ * the cache, KDS) or the TD quote from IMDS (TDX). Network errors as
+ * common/http (transient), others the platform's. */
+int attest_platform_certs(const AttestSourceConfig *cfg, AttestPlatformEvidence *ap);
+void attest_platform_evidence_done(AttestPlatformEvidence *p);
+/* end the platform abstraction */
 
 #endif
