@@ -24,7 +24,11 @@ const char *agent_imds_url(const AgentConfig *cfg, const char *section_url) {
 }
 
 int agent_source_config(const AgentConfig *cfg, AttestSourceConfig *ret, char **ret_cache) {
-    *ret = (AttestSourceConfig){.tcti = cfg->tcti};
+    *ret = (AttestSourceConfig){.tcti = cfg->tcti,
+                                .snp_configfs_tsm = cfg->snp_configfs_tsm,
+                                .snp_device = cfg->snp_device,
+                                .tdx_device = cfg->tdx_device,
+                                .tdx_configfs_tsm = cfg->tdx_configfs_tsm};
     agent_http_config(cfg, &ret->http);
     if (agent_snp_fetch_config(cfg, &ret->snp_fetch, ret_cache) < 0)
         return log_error_errno(-ENOMEM, "out of memory");

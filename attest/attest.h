@@ -359,11 +359,15 @@ int hcl_vtpm_read(const char *tcti, const uint8_t *data, uint64_t deadline_ms, u
  * (agent/ fills it from its configuration): attest/ reads no configuration.
  */
 typedef struct AttestSourceConfig {
-    const char *tcti;         /* the vTPM holding the HCL report; NULL = default TCTI */
-    const char *imds_url;     /* Azure IMDS (THIM, /acc/tdquote); NULL = link-local default */
-    HttpConfig http;          /* for IMDS */
-    SnpFetchConfig snp_fetch; /* VCEK chain: cache, KDS (THIM is always asked on Azure) */
-    uint64_t deadline_ms;     /* a fresh HCL report; 0 = 10 s */
+    const char *tcti;             /* the vTPM holding the HCL report; NULL = default TCTI */
+    const char *imds_url;         /* Azure IMDS (THIM, /acc/tdquote); NULL = link-local default */
+    HttpConfig http;              /* for IMDS */
+    SnpFetchConfig snp_fetch;     /* VCEK chain: cache, KDS (THIM is always asked on Azure) */
+    uint64_t deadline_ms;         /* a fresh HCL report; 0 = 10 s */
+    const char *snp_configfs_tsm; /* NULL = SNP_CONFIGFS_TSM */
+    const char *snp_device;       /* NULL = SNP_SEV_GUEST_DEVICE */
+    const char *tdx_device;       /* NULL = TDX_GUEST_DEVICE_DEFAULT */
+    const char *tdx_configfs_tsm; /* NULL = TDX_CONFIGFS_TSM_DEFAULT */
 } AttestSourceConfig;
 
 /* The platform half of the evidence: AttestPlatform pointing into buffers
@@ -385,6 +389,44 @@ int attest_platform_read(const AttestSourceConfig *cfg, AttestPlatformEvidence *
  * common/http (transient), others the platform's. */
 int attest_platform_certs(const AttestSourceConfig *cfg, AttestPlatformEvidence *ap);
 void attest_platform_evidence_done(AttestPlatformEvidence *p);
+
+/* Where a fresh hardware report comes from (attest/report-source.c). */
+typedef enum AttestSource {
+    ATTEST_SOURCE_INVALID = -1,
+    ATTEST_SOURCE_SNP_CONFIGFS = 0, /* "configfs": configfs-tsm, provider sev_guest */
+    ATTEST_SOURCE_SEV_GUEST,        /* "sev-guest": the /dev/sev-guest ioctl */
+    ATTEST_SOURCE_VTPM,             /* "vtpm": the Azure HCL report */
+    ATTEST_SOURCE_TDX_GUEST,        /* "tdx-guest": a TDREPORT from /dev/tdx_guest */
+    ATTEST_SOURCE_TDX_CONFIGFS,     /* "tdx-configfs": a TD quote through configfs-tsm */
+    ATTEST_SOURCE_AZURE_TDX,        /* "azure-tdx": IMDS's TD quote of the HCL TDREPORT */
+} AttestSource;
+const char *attest_source_name(AttestSource s);
+AttestSource attest_source_from_name(const char *name); /* ATTEST_SOURCE_INVALID if none */
+bool attest_source_is_tdx(AttestSource s);
+/* The first SEV-SNP interface that exists: configfs-tsm, /dev/sev-guest, else
+ * the vTPM. (configfs-tsm serves TDX too: its provider tells, as -ENODEV.) */
+AttestSource attest_platform_detect(const AttestSourceConfig *cfg);
+
+typedef struct AttestReport {
+    uint8_t *raw; /* SNP report, HCL report (vtpm), TDREPORT or TD quote */
+    size_t raw_len;
+    uint8_t *certs; /* SNP: the certificate table the kernel returned, if any */
+    size_t certs_len;
+    char *provider; /* configfs-tsm's provider */
+    uint8_t *hcl;   /* azure-tdx: the HCL report whose TDREPORT the quote is for */
+    size_t hcl_len;
+} AttestReport;
+void attest_report_done(AttestReport *r);
+
+/*
+ * A fresh report from source bound to data (64 bytes; NULL = zeros, and for
+ * the vTPM: the HCL report as it is, without writing new user data); vmpl for
+ * SEV-SNP. -EINVAL unknown source, -ENODEV configfs-tsm is not sev_guest's,
+ * -EAGAIN/-ETIMEDOUT/network errors transient, others the platform's;
+ * attest_last_error() says which.
+ */
+int attest_platform_report(const AttestSourceConfig *cfg, AttestSource source, const uint8_t *data,
+                           uint32_t vmpl, AttestReport *ret);
 /* end the platform abstraction */
 
 #endif
