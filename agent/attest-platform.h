@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The hardware half of the evidence that `evidence` and `attest` share: the
- * vTPM's HCL report, split, and its signer's material (SNP: the VCEK chain
- * from THIM, the cache or KDS; TDX: the TD quote from IMDS /acc/tdquote).
+ * What `evidence` and `attest` share: the platform evidence from attest/'s
+ * platform abstraction, with its source settings taken from AgentConfig.
  */
 #ifndef CVM_AGENT_ATTEST_PLATFORM_H
 #define CVM_AGENT_ATTEST_PLATFORM_H
@@ -10,19 +9,15 @@
 #include "agent/agent.h"
 #include "attest/attest.h"
 
-typedef struct AgentPlatform {
-    AttestPlatform p; /* points into the buffers below */
-    uint8_t *hcl;
-    size_t hcl_len;
-    char *vcek_chain_pem;
-    uint8_t *td_quote;
-    size_t td_quote_len;
-} AgentPlatform;
+typedef AttestPlatformEvidence AgentPlatform;
 
-/* The two halves, each logging its errors and returning 0 or a negative
- * errno: the HCL report only (vTPM, no network: any failure is a platform
- * failure), then the signer's material (THIM/KDS or IMDS: cvm_exit_from_errno
- * tells transient from not) into an AgentPlatform read before. */
+/* AttestSourceConfig from cfg; *ret_cache (the SNP certificate cache
+ * directory the config points into) is the caller's to free. */
+int agent_source_config(const AgentConfig *cfg, AttestSourceConfig *ret, char **ret_cache);
+
+/* attest_platform_read / attest_platform_certs with this configuration, each
+ * logging its error: the HCL report (a platform failure whatever the errno),
+ * then the signer's material (cvm_exit_from_errno tells transient from not). */
 int agent_platform_read(AgentContext *ctx, AgentPlatform *ret);
 int agent_platform_signer(AgentContext *ctx, AgentPlatform *ap);
 void agent_platform_done(AgentPlatform *p);

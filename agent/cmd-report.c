@@ -11,23 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/args.h"
-#include "agent/hcl.h"
+#include "agent/attest-platform.h"
 #include "agent/report-tdx.h"
 #include "agent/verify-snp.h"
 #include "agent/verify-tdx.h"
 #include "agent/verify.h"
+#include "attest/attest.h"
 #include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "snp/snp.h"
 #include "tdx/tdx.h"
-#include "tpm/tpm.h"
 
 #define REPORT_VTPM_DEADLINE_MS 10000u /* the paravisor answers in well under a second */
 
@@ -216,69 +215,26 @@ static int report_tdx_source(AgentContext *ctx, const ReportOptions *o, const ch
     return print_result(o, out, rc);
 }
 
-static bool path_exists(const char *p) {
-    struct stat st;
-    return p && stat(p, &st) == 0;
-}
-
-/* Without --source: [snp] report-source, else the first interface that
- * exists: configfs-tsm is the kernel's preferred one, then the ioctl, then
- * the Azure vTPM (whose paravisor hides /dev/sev-guest). */
-static const char *pick_source(const char *tsm, const char *dev) {
-    const char *source = path_exists(tsm) ? "configfs" : path_exists(dev) ? "sev-guest" : "vtpm";
-    log_debug("report source: %s", source);
-    return source;
-}
-
-typedef struct Evidence {
-    uint8_t *raw, *certs;
-    size_t raw_len, certs_len;
-    char *provider;
-} Evidence;
-
-static void evidence_done(Evidence *e) {
-    free(e->raw);
-    free(e->certs);
-    free(e->provider);
-}
-
 /* Obtains the report (and certificate table) from source; a CvmExit, or
  * -ENODEV when configfs-tsm is not SEV-SNP's and the caller may try TDX. */
-static int obtain(AgentContext *ctx, const ReportOptions *o, const char *source, const char *tsm,
-                  const char *dev, bool picked, Evidence *e) {
-    int r;
-    if (streq(source, "configfs")) {
-        r = snp_tsm_get_report(tsm, o->data, o->vmpl, &e->raw, &e->raw_len, &e->certs,
-                               &e->certs_len, &e->provider);
-        if (r == -ENODEV && picked)
-            return r;
-        if (r == -EBUSY)
-            return log_error("configfs-tsm: another writer kept changing the report entry under "
-                             "'%s'; try again",
-                             tsm),
-                   CVM_EXIT_TRANSIENT;
-        if (r == -ENODEV)
-            return log_error("configfs-tsm '%s' is not the SEV-SNP provider (sev_guest); on a "
-                             "TDX VM use --source tdx-configfs",
-                             tsm),
-                   CVM_EXIT_PLATFORM;
-        if (r < 0)
-            return log_error_errno(r, "cannot get a report through configfs-tsm '%s': %s", tsm,
-                                   strerror(-r)),
-                   CVM_EXIT_PLATFORM;
-    } else if (streq(source, "sev-guest")) {
-        r = snp_guest_get_report(dev, o->data, o->vmpl, &e->raw, &e->raw_len, &e->certs,
-                                 &e->certs_len);
-        if (r < 0)
-            return log_error_errno(r, "cannot get a report from '%s': %s", dev, strerror(-r)),
-                   CVM_EXIT_PLATFORM;
-    } else {
-        r = hcl_vtpm_read(ctx->cfg.tcti, o->have_data ? o->data : NULL, o->deadline_ms, &e->raw,
-                          &e->raw_len);
-        if (r == -ETIMEDOUT)
-            return CVM_EXIT_TRANSIENT;
-        if (r < 0)
-            return CVM_EXIT_PLATFORM;
+static int obtain(AgentContext *ctx, const ReportOptions *o, AttestSource source, bool picked,
+                  AttestReport *e) {
+    AttestSourceConfig sc;
+    _cleanup_free_ char *cache = NULL;
+    int r = agent_source_config(&ctx->cfg, &sc, &cache);
+    if (r < 0)
+        return CVM_EXIT_PLATFORM;
+    sc.deadline_ms = o->deadline_ms;
+    r = attest_platform_report(
+        &sc, source, o->have_data || source != ATTEST_SOURCE_VTPM ? o->data : NULL, o->vmpl, e);
+    if (r == -ENODEV && picked)
+        return r;
+    if (r < 0) {
+        log_error("%s", attest_last_error());
+        /* configfs-tsm's entry kept changing, or the paravisor was slow */
+        bool transient = (r == -EAGAIN && source == ATTEST_SOURCE_SNP_CONFIGFS) ||
+                         (r == -ETIMEDOUT && source == ATTEST_SOURCE_VTPM);
+        return transient ? CVM_EXIT_TRANSIENT : CVM_EXIT_PLATFORM;
     }
     if (o->out_path && (r = write_file_atomic(o->out_path, e->raw, e->raw_len, 0644)) < 0)
         return log_error_errno(r, "cannot write '%s': %s", o->out_path, strerror(-r)),
@@ -290,7 +246,7 @@ static int obtain(AgentContext *ctx, const ReportOptions *o, const char *source,
     return CVM_EXIT_OK;
 }
 
-static void list_certificates(const Evidence *e, cJSON *out) {
+static void list_certificates(const AttestReport *e, cJSON *out) {
     static const char *const kinds[] = {"other", "vcek", "vlek", "ask", "ark"};
     SnpCertEntry ent[SNP_CERT_TABLE_MAX];
     size_t n = 0;
@@ -302,7 +258,7 @@ static void list_certificates(const Evidence *e, cJSON *out) {
 
 /* The vTPM's HCL report: header fields; *ret_snp the SNP report inside, or
  * NULL for a TDX one (decoded here; verified through its TD quote). */
-static int decode_hcl(const Evidence *e, cJSON *out, HclReport *h, const uint8_t **ret_snp) {
+static int decode_hcl(const AttestReport *e, cJSON *out, HclReport *h, const uint8_t **ret_snp) {
     const char *err = NULL;
     _cleanup_json_ cJSON *claims = NULL;
     uint8_t ud[HCL_USER_DATA_SIZE];
@@ -327,7 +283,7 @@ static int decode_hcl(const Evidence *e, cJSON *out, HclReport *h, const uint8_t
 
 /* Decodes (and with --verify verifies) an SNP report; a CvmExit. */
 static int report_snp(AgentContext *ctx, const ReportOptions *o, const char *source,
-                      const Evidence *e, const uint8_t *snp, size_t snp_len, cJSON *out) {
+                      const AttestReport *e, const uint8_t *snp, size_t snp_len, cJSON *out) {
     SnpReport rep;
     const char *err = NULL;
     bool vtpm = streq(source, "vtpm");
@@ -364,7 +320,7 @@ static int report_snp(AgentContext *ctx, const ReportOptions *o, const char *sou
 
 int cmd_report(AgentContext *ctx, int argc, char **argv) {
     ReportOptions o = {.source = ctx->cfg.report_source, .deadline_ms = REPORT_VTPM_DEADLINE_MS};
-    _cleanup_(evidence_done) Evidence e = {0};
+    _cleanup_(attest_report_done) AttestReport e = {0};
     HclReport h;
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
@@ -373,15 +329,22 @@ int cmd_report(AgentContext *ctx, int argc, char **argv) {
         return report_tdx_source(ctx, &o, o.source);
 
     const char *tsm = ctx->cfg.snp_configfs_tsm ? ctx->cfg.snp_configfs_tsm : SNP_CONFIGFS_TSM;
-    const char *dev = ctx->cfg.snp_device ? ctx->cfg.snp_device : SNP_SEV_GUEST_DEVICE;
     bool picked = !o.source;
-    const char *source = picked ? pick_source(tsm, dev) : o.source;
-    if (!streq(source, "configfs") && !streq(source, "sev-guest") && !streq(source, "vtpm"))
-        return log_error("--source wants configfs, sev-guest or vtpm, not '%s'", source),
+    AttestSource src;
+    if (picked) {
+        AttestSourceConfig sc = {.snp_configfs_tsm = ctx->cfg.snp_configfs_tsm,
+                                 .snp_device = ctx->cfg.snp_device};
+        src = attest_platform_detect(&sc);
+    } else
+        src = attest_source_from_name(o.source);
+    if (src != ATTEST_SOURCE_SNP_CONFIGFS && src != ATTEST_SOURCE_SEV_GUEST &&
+        src != ATTEST_SOURCE_VTPM)
+        return log_error("--source wants configfs, sev-guest or vtpm, not '%s'", o.source),
                CVM_EXIT_USAGE;
+    const char *source = attest_source_name(src);
     if (streq(source, "vtpm") && o.vmpl != 0)
         return log_error("--vmpl does not apply to the vtpm source"), CVM_EXIT_USAGE;
-    rc = obtain(ctx, &o, source, tsm, dev, picked, &e);
+    rc = obtain(ctx, &o, src, picked, &e);
     /* configfs-tsm serves SNP and TDX alike: its provider says which */
     if (rc == -ENODEV) {
         log_debug("configfs-tsm '%s' is not sev_guest; trying tdx_guest", tsm);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * TDX evidence for `cvm-agent report` (see report-tdx.h).
+ * TDX evidence for `cvm-agent report` (see report-tdx.h): obtained through
+ * attest_platform_report (attest/), decoded here for printing.
  */
 #include "config.h"
 
@@ -9,17 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/hcl.h"
+#include "agent/attest-platform.h"
 #include "agent/report-tdx.h"
+#include "attest/attest.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "tdx/tdx.h"
-#include "tpm/tpm.h"
 
 bool report_tdx_is_source(const char *source) {
-    return streq_ptr(source, "tdx-guest") || streq_ptr(source, "tdx-configfs") ||
-           streq_ptr(source, "azure-tdx");
+    return attest_source_is_tdx(attest_source_from_name(source));
 }
 
 static int add_mrs(cJSON *out, const uint8_t *mrtd, const uint8_t rtmr[4][TDX_MR_SIZE],
@@ -51,114 +51,57 @@ static int quote_out(const uint8_t *q, size_t n, cJSON *out, TdxQuote *ret) {
     return 0;
 }
 
-static int azure_tdx(AgentContext *ctx, const uint8_t *data, uint64_t deadline_ms, uint8_t **ret,
-                     size_t *ret_len, cJSON *out) {
-    _cleanup_free_ uint8_t *hcl = NULL;
-    _cleanup_free_ char *err = NULL;
-    size_t hcl_len = 0;
-    HclReport h;
-    const char *herr = NULL;
-    TdxTdReport t;
-    int r;
-
-    r = hcl_vtpm_read(ctx->cfg.tcti, data, deadline_ms, &hcl, &hcl_len);
-    if (r < 0)
-        return r;
-    r = hcl_report_parse(hcl, hcl_len, &h, &herr);
-    if (r < 0)
-        return log_error_errno(r, "the vTPM's HCL report: %s", herr ? herr : "malformed");
-    if (h.report_type != HCL_REPORT_TDX)
-        return log_error_errno(-ENODEV, "the HCL report holds a '%s' report, not TDX",
-                               hcl_report_type_name(h.report_type));
-    if (h.hw_report_len < TDX_TDREPORT_SIZE ||
-        tdx_report_parse(h.hw_report, TDX_TDREPORT_SIZE, false, &t) < 0)
-        return log_error_errno(-EBADMSG, "the HCL report's TDREPORT does not parse");
-    if (json_add_bool(out, "runtime_data_bound", hcl_runtime_data_bound(&h, NULL)) < 0)
-        return -ENOMEM;
-
-    HttpConfig http;
-    agent_http_config(&ctx->cfg, &http);
-    const char *url = ctx->cfg.tdx_imds_url ? ctx->cfg.tdx_imds_url : TDX_IMDS_URL_DEFAULT;
-    uint8_t *q = NULL;
-    size_t qn = 0;
-    r = tdx_imds_get_quote(&http, url, h.hw_report, &q, &qn, &err);
-    if (r < 0)
-        return log_error_errno(r, "cannot get a TD quote from IMDS: %s", err ? err : strerror(-r));
-    TdxQuote tq;
-    r = quote_out(q, qn, out, &tq);
-    if (r < 0) {
-        free(q);
-        return r;
-    }
-    /* the quote must be for this TDREPORT */
-    const char *differs = NULL;
-    if (!tdx_quote_matches_report(&tq.body, &t, &differs)) {
-        free(q);
-        return log_error_errno(-EBADMSG, "IMDS returned a quote for another TD report (%s differs)",
-                               differs);
-    }
-    *ret = q;
-    *ret_len = qn;
-    return 0;
-}
-
-int report_tdx(AgentContext *ctx, const char *source, const uint8_t *data, uint64_t deadline_ms,
-               uint8_t **ret, size_t *ret_len, cJSON *out) {
-    static const uint8_t zeros[TDX_REPORT_DATA_SIZE] = {0};
-    int r;
-
-    if (json_add_string(out, "source", source) < 0)
-        return -ENOMEM;
-    if (streq(source, "tdx-guest")) {
-        const char *dev = ctx->cfg.tdx_device ? ctx->cfg.tdx_device : TDX_GUEST_DEVICE_DEFAULT;
-        uint8_t rep[TDX_TDREPORT_SIZE];
+/* The decoded fields of what source returned (see attest_platform_report). */
+static int decode(AttestSource s, const char *dev, const AttestReport *rep, cJSON *out) {
+    if (s == ATTEST_SOURCE_TDX_GUEST) {
         TdxTdReport t;
         bool a = false, b = false;
-        r = tdx_guest_get_report(dev, data ? data : zeros, rep);
-        if (r < 0)
-            return log_error_errno(r, "cannot get a TDREPORT from '%s': %s", dev, strerror(-r));
-        r = tdx_report_parse(rep, sizeof(rep), false, &t);
-        if (r < 0)
-            return log_error_errno(r, "'%s' returned something that is not a TDREPORT", dev);
+        if (tdx_report_parse(rep->raw, rep->raw_len, false, &t) < 0)
+            return log_error_errno(-EBADMSG, "'%s' returned something that is not a TDREPORT", dev);
         (void)tdx_report_check_hashes(&t, &a, &b);
         if (json_add_string(out, "evidence", "tdreport") < 0 ||
             add_mrs(out, t.td.mrtd, t.td.rtmr, t.report_data, t.td.attributes) < 0 ||
             json_add_bool(out, "tee_tcb_info_hash_ok", a) < 0 ||
             json_add_bool(out, "tee_info_hash_ok", b) < 0)
             return -ENOMEM;
-        uint8_t *copy = malloc(sizeof(rep));
-        if (!copy)
+        return 0;
+    }
+    if (s == ATTEST_SOURCE_AZURE_TDX) {
+        HclReport h;
+        const char *herr = NULL;
+        if (hcl_report_parse(rep->hcl, rep->hcl_len, &h, &herr) < 0)
+            return log_error_errno(-EBADMSG, "the vTPM's HCL report: %s", herr ? herr : "?");
+        if (json_add_bool(out, "runtime_data_bound", hcl_runtime_data_bound(&h, NULL)) < 0)
             return -ENOMEM;
-        memcpy(copy, rep, sizeof(rep));
-        *ret = copy;
-        *ret_len = sizeof(rep);
-        return 0;
     }
-    if (streq(source, "tdx-configfs")) {
-        const char *tsm =
-            ctx->cfg.tdx_configfs_tsm ? ctx->cfg.tdx_configfs_tsm : TDX_CONFIGFS_TSM_DEFAULT;
-        uint8_t *q = NULL;
-        size_t n = 0;
-        TdxQuote tq;
-        r = tdx_configfs_get_quote(tsm, data ? data : zeros, &q, &n);
-        if (r == -EBUSY)
-            return log_error_errno(-EAGAIN,
-                                   "configfs-tsm: another writer kept changing the "
-                                   "report entry under '%s'; try again",
-                                   tsm);
-        if (r < 0)
-            return log_error_errno(r, "cannot get a TD quote through configfs-tsm '%s': %s", tsm,
-                                   strerror(-r));
-        r = quote_out(q, n, out, &tq);
-        if (r < 0) {
-            free(q);
-            return r;
-        }
-        *ret = q;
-        *ret_len = n;
-        return 0;
-    }
-    if (streq(source, "azure-tdx"))
-        return azure_tdx(ctx, data, deadline_ms, ret, ret_len, out);
-    return log_error_errno(-EINVAL, "unknown TDX report source '%s'", source);
+    TdxQuote tq;
+    return quote_out(rep->raw, rep->raw_len, out, &tq);
+}
+
+int report_tdx(AgentContext *ctx, const char *source, const uint8_t *data, uint64_t deadline_ms,
+               uint8_t **ret, size_t *ret_len, cJSON *out) {
+    _cleanup_(attest_report_done) AttestReport rep = {0};
+    _cleanup_free_ char *cache = NULL;
+    AttestSourceConfig sc;
+    AttestSource s = attest_source_from_name(source);
+    int r;
+
+    if (!attest_source_is_tdx(s))
+        return log_error_errno(-EINVAL, "unknown TDX report source '%s'", source);
+    if (json_add_string(out, "source", source) < 0)
+        return -ENOMEM;
+    if ((r = agent_source_config(&ctx->cfg, &sc, &cache)) < 0)
+        return r;
+    sc.deadline_ms = deadline_ms;
+    sc.imds_url = ctx->cfg.tdx_imds_url ? ctx->cfg.tdx_imds_url : TDX_IMDS_URL_DEFAULT;
+    r = attest_platform_report(&sc, s, data, 0, &rep);
+    if (r < 0)
+        return log_error_errno(r, "%s", attest_last_error());
+    r = decode(s, sc.tdx_device ? sc.tdx_device : TDX_GUEST_DEVICE_DEFAULT, &rep, out);
+    if (r < 0)
+        return r;
+    *ret = rep.raw;
+    *ret_len = rep.raw_len;
+    rep.raw = NULL;
+    return 0;
 }

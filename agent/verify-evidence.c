@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include "agent/args.h"
-#include "agent/hcl.h"
 #include "agent/verify-snp.h"
 #include "agent/verify.h"
+#include "attest/attest.h"
 #include "common/codec.h"
 #include "common/crypto.h"
 #include "common/fileio.h"

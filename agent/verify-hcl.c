@@ -16,11 +16,11 @@
 #include <string.h>
 
 #include "agent/args.h"
-#include "agent/hcl.h"
 #include "agent/report-tdx.h"
 #include "agent/verify-snp.h"
 #include "agent/verify-tdx.h"
 #include "agent/verify.h"
+#include "attest/attest.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "snp/snp.h"

@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "agent/args.h"
-#include "agent/hcl.h"
 #include "agent/verify.h"
+#include "attest/attest.h"
 #include "common/crypto.h"
 #include "common/jose.h"
 #include "common/json.h"

@@ -17,6 +17,7 @@
 
 #include "common/http.h"
 #include "common/secbuf.h"
+#include "snp/snp.h"
 #include "tpm/tpm.h"
 
 #define ATTEST_EVENT_LOG_DEFAULT   "/sys/kernel/security/tpm0/binary_bios_measurements"
@@ -261,5 +262,171 @@ void attest_token_result_done(TokenResult *res);
 /* "https://x/" and "https://x" name the same issuer. */
 bool attest_issuer_equal(const char *a, const char *b);
 /* end token verification */
+
+/* --- the Azure HCL report (attest/hcl.c, attest/hcl-vtpm.c) ---
+ * The Azure HCL ("HCLA") attestation report read from vTPM NV 0x01400001:
+ * header, the hardware report it wraps (SNP ATTESTATION_REPORT or TDX
+ * TDREPORT), and the runtime-claims JSON whose hash the hardware report's
+ * report_data carries. Layout: azure-wire-formats.md §1.2-1.4 (struct names
+ * from Azure's HwVmReport.h / kinvolk az-cvm-vtpm src/hcl/mod.rs).
+ */
+#define HCL_NV_INDEX_REPORT    0x01400001u /* azure-wire-formats §1.1 */
+#define HCL_NV_INDEX_USER_DATA 0x01400002u
+#define HCL_USER_DATA_SIZE     64u
+
+#define HCL_SIGNATURE                  0x414C4348u /* "HCLA" little-endian */
+#define HCL_HW_REPORT_OFFSET           0x20u
+#define HCL_HW_REPORT_SIZE             1184u  /* fixed regardless of type */
+#define HCL_DATA_OFFSET                0x4C0u /* 1216: IGVM request data */
+#define HCL_VAR_DATA_OFFSET            0x4D4u /* 1236 */
+#define HCL_TDREPORT_SIZE              1024u
+#define HCL_TDREPORT_REPORTDATA_OFFSET 0x80u /* REPORTMACSTRUCT.REPORTDATA, tee-formats §2.1 */
+#define HCL_SNP_REPORTDATA_OFFSET      0x50u /* ATTESTATION_REPORT.REPORT_DATA */
+
+typedef enum HclReportType {
+    HCL_REPORT_INVALID = 0,
+    HCL_REPORT_RESERVED = 1,
+    HCL_REPORT_SNP = 2,
+    HCL_REPORT_TVM = 3,
+    HCL_REPORT_TDX = 4,
+} HclReportType;
+
+typedef enum HclHashType {
+    HCL_HASH_INVALID = 0,
+    HCL_HASH_SHA256 = 1,
+    HCL_HASH_SHA384 = 2,
+    HCL_HASH_SHA512 = 3,
+} HclHashType;
+
+typedef struct HclReport {
+    uint32_t version;
+    uint32_t report_size;
+    uint32_t request_type;
+    uint32_t status;
+    /* the hardware report: points into the parsed buffer */
+    const uint8_t *hw_report;
+    size_t hw_report_len; /* 1184 (SNP) or 1024 (TDX TDREPORT) */
+    /* IGVM request data */
+    uint32_t data_size;
+    uint32_t data_version;
+    uint32_t report_type;    /* HclReportType */
+    uint32_t hash_type;      /* HclHashType */
+    const uint8_t *var_data; /* the runtime-claims JSON, exactly as hashed */
+    size_t var_data_len;
+    /* report_data of the hardware report (64 bytes) */
+    uint8_t report_data[64];
+} HclReport;
+
+/*
+ * Parses an HCL report; pointers refer to data, which must outlive ret.
+ * -EBADMSG (bad magic, truncation, sizes) with *reterr naming the field.
+ */
+int hcl_report_parse(const void *data, size_t len, HclReport *ret, const char **reterr);
+
+/* "snp", "tdx", ... */
+const char *hcl_report_type_name(uint32_t type);
+
+/*
+ * The runtime-data binding: report_data[0, hashlen) == H(var_data) and the
+ * rest of report_data is zero. true when bound; *ret_expected (optional)
+ * gets the hex of H(var_data) (caller frees).
+ */
+bool hcl_runtime_data_bound(const HclReport *h, char **ret_expected);
+
+/* The runtime claims as JSON (-EBADMSG when not JSON). */
+int hcl_runtime_claims(const HclReport *h, cJSON **ret);
+
+/* The JWK with kid (e.g. "HCLAkPub", "HCLEkPub") from the claims' "keys",
+ * or NULL. Borrowed from claims. */
+const cJSON *hcl_find_jwk(const cJSON *claims, const char *kid);
+
+/* The "user-data" member decoded (64 bytes), -ENOENT when absent. */
+int hcl_user_data(const cJSON *claims, uint8_t out[HCL_USER_DATA_SIZE]);
+
+/*
+ * Reads the HCL report from the vTPM at tcti (NV 0x01400001; attest/hcl-vtpm.c). With
+ * data (HCL_USER_DATA_SIZE bytes), first writes it to the user-data index
+ * 0x01400002 and polls, with backoff and without holding the TPM between
+ * reads, until the report's runtime claims carry it, for at most deadline_ms
+ * (-ETIMEDOUT after). Errors are logged. *ret is malloc'ed; the caller frees it.
+ */
+int hcl_vtpm_read(const char *tcti, const uint8_t *data, uint64_t deadline_ms, uint8_t **ret,
+                  size_t *ret_len);
+/* end the Azure HCL report */
+
+/* --- the platform abstraction (attest/platform-source.c) ---
+ * Where this VM's hardware evidence comes from, handed down by the caller
+ * (agent/ fills it from its configuration): attest/ reads no configuration.
+ */
+typedef struct AttestSourceConfig {
+    const char *tcti;             /* the vTPM holding the HCL report; NULL = default TCTI */
+    const char *imds_url;         /* Azure IMDS (THIM, /acc/tdquote); NULL = link-local default */
+    HttpConfig http;              /* for IMDS */
+    SnpFetchConfig snp_fetch;     /* VCEK chain: cache, KDS (THIM is always asked on Azure) */
+    uint64_t deadline_ms;         /* a fresh HCL report; 0 = 10 s */
+    const char *snp_configfs_tsm; /* NULL = SNP_CONFIGFS_TSM */
+    const char *snp_device;       /* NULL = SNP_SEV_GUEST_DEVICE */
+    const char *tdx_device;       /* NULL = TDX_GUEST_DEVICE_DEFAULT */
+    const char *tdx_configfs_tsm; /* NULL = TDX_CONFIGFS_TSM_DEFAULT */
+} AttestSourceConfig;
+
+/* The platform half of the evidence: AttestPlatform pointing into buffers
+ * owned here. */
+typedef struct AttestPlatformEvidence {
+    AttestPlatform p;
+    uint8_t *hcl;
+    size_t hcl_len;
+    char *vcek_chain_pem;
+    uint8_t *td_quote;
+    size_t td_quote_len;
+} AttestPlatformEvidence;
+
+/* The vTPM's HCL report, split (no network: any failure is the platform's;
+ * -ENODEV when there is none, or it holds neither an SNP nor a TDX report). */
+int attest_platform_read(const AttestSourceConfig *cfg, AttestPlatformEvidence *ret);
+/* The signer's material for a report read before: the VCEK chain (SNP: THIM,
+ * the cache, KDS) or the TD quote from IMDS (TDX). Network errors as
+ * common/http (transient), others the platform's. */
+int attest_platform_certs(const AttestSourceConfig *cfg, AttestPlatformEvidence *ap);
+void attest_platform_evidence_done(AttestPlatformEvidence *p);
+
+/* Where a fresh hardware report comes from (attest/report-source.c). */
+typedef enum AttestSource {
+    ATTEST_SOURCE_INVALID = -1,
+    ATTEST_SOURCE_SNP_CONFIGFS = 0, /* "configfs": configfs-tsm, provider sev_guest */
+    ATTEST_SOURCE_SEV_GUEST,        /* "sev-guest": the /dev/sev-guest ioctl */
+    ATTEST_SOURCE_VTPM,             /* "vtpm": the Azure HCL report */
+    ATTEST_SOURCE_TDX_GUEST,        /* "tdx-guest": a TDREPORT from /dev/tdx_guest */
+    ATTEST_SOURCE_TDX_CONFIGFS,     /* "tdx-configfs": a TD quote through configfs-tsm */
+    ATTEST_SOURCE_AZURE_TDX,        /* "azure-tdx": IMDS's TD quote of the HCL TDREPORT */
+} AttestSource;
+const char *attest_source_name(AttestSource s);
+AttestSource attest_source_from_name(const char *name); /* ATTEST_SOURCE_INVALID if none */
+bool attest_source_is_tdx(AttestSource s);
+/* The first SEV-SNP interface that exists: configfs-tsm, /dev/sev-guest, else
+ * the vTPM. (configfs-tsm serves TDX too: its provider tells, as -ENODEV.) */
+AttestSource attest_platform_detect(const AttestSourceConfig *cfg);
+
+typedef struct AttestReport {
+    uint8_t *raw; /* SNP report, HCL report (vtpm), TDREPORT or TD quote */
+    size_t raw_len;
+    uint8_t *certs; /* SNP: the certificate table the kernel returned, if any */
+    size_t certs_len;
+    char *provider; /* configfs-tsm's provider */
+    uint8_t *hcl;   /* azure-tdx: the HCL report whose TDREPORT the quote is for */
+    size_t hcl_len;
+} AttestReport;
+void attest_report_done(AttestReport *r);
+
+/*
+ * A fresh report from source bound to data (64 bytes; NULL = zeros, and for
+ * the vTPM: the HCL report as it is, without writing new user data); vmpl for
+ * SEV-SNP. -EINVAL unknown source, -ENODEV configfs-tsm is not sev_guest's,
+ * -EAGAIN/-ETIMEDOUT/network errors transient, others the platform's;
+ * attest_last_error() says which.
+ */
+int attest_platform_report(const AttestSourceConfig *cfg, AttestSource source, const uint8_t *data,
+                           uint32_t vmpl, AttestReport *ret);
+/* end the platform abstraction */
 
 #endif

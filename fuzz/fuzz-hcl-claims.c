@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Fuzz target: the HCL report's runtime claims JSON (agent/hcl.c) on its own,
+ * Fuzz target: the HCL report's runtime claims JSON (attest/hcl.c) on its own,
  * so that the fuzzer mutates the JSON rather than the binary header around
  * it: the claims, the AK/EK JWK lookup, user-data, and the runtime-data
  * binding.
@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "agent/hcl.h"
+#include "attest/attest.h"
 #include "common/json.h"
 #include "fuzz/fuzz.h"
 

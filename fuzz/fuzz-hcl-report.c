@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Fuzz target: the Azure HCL report parser (agent/hcl.c), the runtime-data
+ * Fuzz target: the Azure HCL report parser (attest/hcl.c), the runtime-data
  * binding check and the runtime-claims lookups, and the SNP report inside.
  */
 #include "config.h"
@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "agent/hcl.h"
+#include "attest/attest.h"
 #include "common/json.h"
 #include "fuzz/fuzz.h"
 #include "snp/snp.h"

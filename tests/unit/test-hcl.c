@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * agent/hcl.c: the Azure HCL report parser and the runtime-data binding on
+ * attest/hcl.c: the Azure HCL report parser and the runtime-data binding on
  * the real HCL reports (SNP and TDX), and malformed variants.
  */
 #include "config.h"
@@ -9,7 +9,7 @@
 
 #include <errno.h>
 
-#include "agent/hcl.h"
+#include "attest/attest.h"
 #include "common/codec.h"
 #include "common/json.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/hcl.h"
+#include "attest/attest.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"

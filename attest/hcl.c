@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/hcl.h"
+#include "attest/attest.h"
 #include "common/bytes.h"
 #include "common/codec.h"
 #include "common/crypto.h"
