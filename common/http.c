@@ -126,8 +126,18 @@ out:
     return ok;
 }
 
-static bool url_is_imds(const char *url) {
-    return startswith(url, "http://" IMDS_HOST "/") || streq(url, "http://" IMDS_HOST);
+/* IMDS is link-local and a loopback endpoint is this machine: neither is ever reached
+ * through a proxy, whatever http_proxy/https_proxy say. */
+static bool url_bypasses_proxy(const char *url) {
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool bypass = false;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        bypass = streq(host, IMDS_HOST) || host_is_loopback(host);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return bypass;
 }
 
 static int perform_once(const HttpConfig *cfg, const HttpRequest *req, uint64_t timeout_ms,
@@ -164,8 +174,8 @@ static int perform_once(const HttpConfig *cfg, const HttpRequest *req, uint64_t 
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "cvm-agent/" PACKAGE_VERSION);
-    if (url_is_imds(req->url))
-        curl_easy_setopt(curl, CURLOPT_NOPROXY, "*"); /* IMDS is never proxied */
+    if (url_bypasses_proxy(req->url))
+        curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
     if (headers)
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     if (req->body) {

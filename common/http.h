@@ -7,7 +7,7 @@
  * allowed only for the IMDS link-local address, and for loopback when the
  * caller explicitly allows it (test endpoints). Proxies come from the
  * environment (libcurl's http_proxy/https_proxy/no_proxy); IMDS never goes
- * through a proxy. Response bodies are capped.
+ * through a proxy, nor does a loopback endpoint. Response bodies are capped.
  */
 #ifndef CVM_COMMON_HTTP_H
 #define CVM_COMMON_HTTP_H

@@ -92,6 +92,9 @@ assert claims["x-ms-isolation-tee"]["x-ms-attestation-type"] == {"snp": "sevsnpv
 assert out["tee"] == claims["x-ms-isolation-tee"]["x-ms-attestation-type"]
 PY
      expect_rc 0 agent -q attest
+     # a loopback endpoint is never reached through a proxy (a dead one here)
+     https_proxy=http://127.0.0.1:1 HTTPS_PROXY=http://127.0.0.1:1 http_proxy=http://127.0.0.1:1 \
+         expect_rc 0 agent -q attest
      expect_rc 2 agent -q -o attestation.url= attest
      expect_rc 2 agent -q -o attestation.client-payload=nonce=x attest
      expect_rc 2 agent -q -o attestation.client-payload=a=1 -o attestation.client-payload=a=2 attest

@@ -104,8 +104,11 @@ class Guest:
         """The PCR-bound RSA-2048 key under TPM_RH_NULL (§4); returns the context file path."""
         with open(self.path("enc.policy"), "wb") as f:
             f.write(ts.policy_pcr_digest(pcr_values))
+        # 256 zero bytes of unique, as the agent and Microsoft's sample make it
+        with open(self.path("enc.unique"), "wb") as f:
+            f.write(bytes(256))
         self.run("tpm2_createprimary", "-C", "n", "-g", "sha256", "-G", "rsa2048:null:null", "-a", ENC_ATTRS,
-                 "-L", self.path("enc.policy"), "-c", self.path("enc.ctx"))
+                 "-L", self.path("enc.policy"), "-u", self.path("enc.unique"), "-c", self.path("enc.ctx"))
         self.flush()  # the saved context stays usable; the loaded copy would exhaust swtpm's 3 slots
         self.run("tpm2_readpublic", "-c", self.path("enc.ctx"), "-o", self.path("enc.pub"))
         self.flush()
