@@ -28,11 +28,6 @@
 #include "release/release.h"
 #include "tpm/tpm.h"
 
-/* strchr would also match the terminating NUL: a NUL byte is not blank. */
-static inline bool is_blank(int c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 #define DEFAULT_API_VERSION "7.4"
 #define AZURE_PCRS          0xffu /* PCR 0-7, SHA-256 (azure-wire-formats.md §4) */
 
@@ -230,8 +225,7 @@ static int verify_target_token(ReleaseRun *run) {
     }
     run->claims = TAKE_PTR(res.claims);
     attest_token_result_done(&res);
-    while (len > 0 && is_blank(data[len - 1]))
-        len--;
+    len = rstrip_blanks(data, len);
     run->token = strndup((const char *)data, len);
     secure_wipe(data, len);
     return run->token ? 0 : -ENOMEM;

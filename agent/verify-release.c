@@ -23,11 +23,6 @@
 #include "common/log.h"
 #include "release/release.h"
 
-/* strchr would also match the terminating NUL: a NUL byte is not blank. */
-static inline bool is_blank(int c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 static int read_input(const char *what, const char *path, uint8_t **ret, size_t *ret_len) {
     int r = read_file(path, FILE_MAX_EVIDENCE, ret, ret_len);
     if (r < 0)
@@ -126,8 +121,7 @@ static int unverified_claims(const char *path, cJSON **ret) {
     const char *why = NULL;
     if (read_input("token", path, &data, &len) < 0)
         return -EINVAL;
-    while (len > 0 && is_blank(data[len - 1]))
-        len--;
+    len = rstrip_blanks(data, len);
     if (jose_jws_parse((const char *)data, len, &jws, &why) < 0)
         return log_error_errno(-EINVAL, "'%s' is not a compact JWT: %s", path, why ? why : "?");
     *ret = cJSON_Duplicate(jws->payload, true);
