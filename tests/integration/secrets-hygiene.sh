@@ -118,7 +118,13 @@ else
         >/dev/null 2>"$NB/err" &
     PID=$!
     head -c 40 known/stalled >&3
-    sleep 0.3
+    # wait until both have exec'd (setpriv runs as root until then) and the
+    # agent has opened /dev/stdin (the FIFO a second time) to read its secret
+    for _ in $(seq 50); do
+        [[ $(readlink "/proc/$CTL/exe") == */sleep ]] &&
+            [ "$(find "/proc/$PID/fd" -lname "$NB/in" | wc -l)" -ge 2 ] && break
+        sleep 0.1
+    done 2>/dev/null
     ctl_uid=$(stat -c %u "/proc/$CTL/status")
     agent_uid=$(stat -c %u "/proc/$PID/status" 2>/dev/null || echo gone)
     exec 3>&-
