@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Helper of tests/integration/secrets-hygiene.sh, independent of the agent's code.
 
-  derive OUTDIR --cmk DER... --envelope JSON...
+  derive OUTDIR --cmk DER... --envelope JSON... [--bearer JWT...]
         writes every secret value the test can learn to OUTDIR, one file each:
         the private numbers of each released CMK (PKCS#8 DER), and, for each
         envelope wrap a CMK opens (RSA-OAEP-256), the key-encryption key, K_cmk
-        and the private numbers of the policy key K_pol
+        and the private numbers of the policy key K_pol; for a bearer token,
+        its signature (header and claims are alike in every token)
   scan --secret FILE... --root PATH... [--exclude PATH...] [--prune GLOB...]
        [--newer FILE] [--max-size BYTES]
         every regular file under the roots (not the excluded paths nor
@@ -81,6 +82,9 @@ def derive(args):
                 opened += 1
     if opened == 0:
         sys.exit("no envelope wrap opened with the released CMKs")
+    for path in args.bearer:
+        sig = open(path).read().strip().split(".")[2]
+        found[os.path.basename(path) + ".sig"] = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
     os.makedirs(args.outdir, exist_ok=True)
     for label, value in found.items():
         with open(os.path.join(args.outdir, label), "wb") as f:
@@ -187,6 +191,7 @@ def main():
     d.add_argument("outdir")
     d.add_argument("--cmk", nargs="+", required=True)
     d.add_argument("--envelope", nargs="+", required=True)
+    d.add_argument("--bearer", nargs="*", default=[])
     s = sub.add_parser("scan")
     s.add_argument("--secret", nargs="+", required=True)
     s.add_argument("--exclude", nargs="*", default=[])

@@ -3,8 +3,9 @@
 # stdin), unseal (file and stdout), release, rotate, attest and boot (file,
 # credential and stdout targets) at debug level, half of them in the journal
 # format, with secrets the test knows: the sealed inputs, what unseal and boot
-# delivered, the released CMK versions, and what those open in the envelopes
-# (key-encryption keys, K_cmk, the policy key K_pol). None of them may appear,
+# delivered, the released CMK versions, what those open in the envelopes
+# (key-encryption keys, K_cmk, the policy key K_pol), and a vault access token
+# given as a file (its signature). None of them may appear,
 # raw, hex or base64(url), in stdout/stderr (but the stdout asked for), the
 # argv or environment of a running agent, or any file but the outputs asked
 # for (the state dir, the working dir, the sim dir with the emulators' logs,
@@ -40,7 +41,10 @@ run release1 0 release --out out/cmk1.der
 jrun release1-pem 0 release --format pem --out out/cmk1.pem
 KEY_V2=$("${HELPER[@]}" rotate)
 jrun rotate 0 rotate --all
-run release2 0 release --key "$KEY_V2" --out out/cmk2.der
+# the vault's access token from a file the test holds: a known bearer credential
+"$PYTHON" "$SIMDIR/cvm-sim" token --dir "$CVM_SIM_DIR" >known/bearer.jwt
+run release2 0 -o identity.source=file -o "identity.token-file=$TEST_DIR/known/bearer.jwt" \
+    release --key "$KEY_V2" --out out/cmk2.der
 run unseal-rotated 0 unseal --name db --out out/db2.bin
 cmp -s known/sealed out/db2.bin || fail "unseal after rotate: other bytes"
 jrun attest 0 attest --token-out out/token.jwt
@@ -114,7 +118,7 @@ else
     "${NOBODY[@]}" sleep 10 &
     CTL=$!
     exec 3<>"$NB/in"
-    "${NOBODY[@]}" "$CVM_AGENT" -c /dev/null --state-dir "$NB/state" seal --name x --in - <&3 \
+    "${NOBODY[@]}" "$CVM_AGENT" -c /dev/null --state-dir "$NB/state" seal --name x --in - <&3 3<&- \
         >/dev/null 2>"$NB/err" &
     PID=$!
     head -c 40 known/stalled >&3
@@ -192,9 +196,13 @@ done
 pass_msg "under JOURNAL_STREAM every log line carries its <N> priority [$(ms) ms]"
 
 # --- the secrets the test can learn beyond its own inputs
-"${HY[@]}" derive known --cmk out/cmk1.der out/cmk2.der --envelope "$STATE"/secrets/*.json >derive.txt ||
+"${HY[@]}" derive known --cmk out/cmk1.der out/cmk2.der --envelope "$STATE"/secrets/*.json \
+    --bearer known/bearer.jwt >derive.txt ||
     fail "deriving the envelope keys: $(cat derive.txt)"
 echo "# $(cat derive.txt)"
+# the token's text is not searched for (its header and claims are alike in
+# every token, the sim's own among them): its signature is
+rm known/bearer.jwt
 
 # --- the search finds what it looks for: the CMK in the PEM asked for, the
 # secret on the stdout asked for
