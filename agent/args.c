@@ -31,6 +31,15 @@ int agent_read_file(const char *what, const char *path, uint8_t **ret, size_t *r
     return 0;
 }
 
+int agent_read_token(const char *path, uint8_t **ret, size_t *ret_len) {
+    int r = agent_read_file("token", path, ret, ret_len);
+    if (r < 0)
+        return r;
+    *ret_len = rstrip_blanks(*ret, *ret_len);
+    (*ret)[*ret_len] = '\0'; /* still NUL-terminated, as agent_read_file's */
+    return 0;
+}
+
 int agent_parse_hex(const char *opt, const char *s, uint8_t *out, size_t max, bool exact,
                     size_t *ret_len) {
     _cleanup_free_ uint8_t *b = NULL;

@@ -22,6 +22,12 @@
 int agent_read_file(const char *what, const char *path, uint8_t **ret, size_t *ret_len);
 
 /*
+ * Reads a token (JWT) file the user named, as agent_read_file("token", ...),
+ * without trailing blanks (a token saved by `echo` ends in a newline).
+ */
+int agent_read_token(const char *path, uint8_t **ret, size_t *ret_len);
+
+/*
  * Decodes the hex value s of option opt into out (at most max bytes; exactly
  * max when exact). -EINVAL (logged, naming the option and what it wants).
  */

@@ -35,36 +35,8 @@ int agent_source_config(const AgentConfig *cfg, AttestSourceConfig *ret, char **
     return 0;
 }
 
-void agent_platform_done(AgentPlatform *p) {
-    attest_platform_evidence_done(p);
-}
-
-int agent_platform_read(AgentContext *ctx, AgentPlatform *ret) {
-    AttestSourceConfig sc;
-    _cleanup_free_ char *cache = NULL;
-    int r = agent_source_config(&ctx->cfg, &sc, &cache);
-    if (r < 0)
-        return r;
-    r = attest_platform_read(&sc, ret);
-    if (r < 0)
-        log_error("%s", attest_last_error());
-    return r;
-}
-
-/* The SNP chain's THIM and the TD quote's IMDS: [imds] url, else their
- * section's older key. */
-int agent_platform_signer(AgentContext *ctx, AgentPlatform *ap) {
-    AttestSourceConfig sc;
-    _cleanup_free_ char *cache = NULL;
-    int r = agent_source_config(&ctx->cfg, &sc, &cache);
-    if (r < 0)
-        return r;
-    sc.imds_url = agent_imds_url(&ctx->cfg, ap->p.tee == ATTEST_TEE_SNP ? ctx->cfg.snp_imds_url
-                                                                        : ctx->cfg.tdx_imds_url);
-    r = attest_platform_certs(&sc, ap);
-    if (r < 0)
-        log_error("%s", attest_last_error());
-    return r;
+const char *agent_signer_imds_url(const AgentConfig *cfg, AttestTee tee) {
+    return agent_imds_url(cfg, tee == ATTEST_TEE_SNP ? cfg->snp_imds_url : cfg->tdx_imds_url);
 }
 
 /* Parses --nonce, or draws 32 random bytes. */

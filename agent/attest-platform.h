@@ -9,21 +9,17 @@
 #include "agent/agent.h"
 #include "attest/attest.h"
 
-typedef AttestPlatformEvidence AgentPlatform;
-
-/* AttestSourceConfig from cfg; *ret_cache (the SNP certificate cache
- * directory the config points into) is the caller's to free. */
+/* AttestSourceConfig from cfg, for attest_platform_read(); *ret_cache (the SNP
+ * certificate cache directory the config points into) is the caller's to free.
+ * -ENOMEM (logged). */
 int agent_source_config(const AgentConfig *cfg, AttestSourceConfig *ret, char **ret_cache);
-
-/* attest_platform_read / attest_platform_certs with this configuration, each
- * logging its error: the HCL report (a platform failure whatever the errno),
- * then the signer's material (cvm_exit_from_errno tells transient from not). */
-int agent_platform_read(AgentContext *ctx, AgentPlatform *ret);
-int agent_platform_signer(AgentContext *ctx, AgentPlatform *ap);
-void agent_platform_done(AgentPlatform *p);
 
 /* [imds] url, else the older per-section key, else the link-local default. */
 const char *agent_imds_url(const AgentConfig *cfg, const char *section_url);
+/* The IMDS that serves the signer's material of tee (SNP: THIM's VCEK chain,
+ * TDX: the TD quote), for AttestSourceConfig.imds_url before
+ * attest_platform_certs(). */
+const char *agent_signer_imds_url(const AgentConfig *cfg, AttestTee tee);
 
 /* Parses --nonce HEX (1..64 bytes), or draws 32 random bytes. -EINVAL (logged)
  * on bad hex. */

@@ -275,18 +275,26 @@ static int from_cache(AgentContext *ctx, AttestRun *run, const AttestPlatform *p
 /* A verified token: from the cache when it still fits this platform, else
  * attested now (and cached). Returns a CvmExit; *ret_jwt and res on success. */
 static int obtain_token(AgentContext *ctx, AttestRun *run, SecretBuf **ret_jwt, TokenResult *res) {
-    _cleanup_(agent_platform_done) AgentPlatform ap = {0};
+    _cleanup_(attest_platform_evidence_done) AttestPlatformEvidence ap = {0};
     _cleanup_(attest_tpm_evidence_done) AttestTpmEvidence e = {0};
     _cleanup_secret_ SecretBuf *jwt = NULL;
+    _cleanup_free_ char *cache = NULL;
+    AttestSourceConfig sc;
     uint8_t state[32];
-    int r = agent_platform_read(ctx, &ap);
-    if (r < 0) /* the vTPM, whatever the errno (a TCTI socket refusing is not the network) */
+    if (agent_source_config(&ctx->cfg, &sc, &cache) < 0)
         return CVM_EXIT_PLATFORM;
+    /* the vTPM, whatever the errno (a TCTI socket refusing is not the network) */
+    int r = attest_platform_read(&sc, &ap);
+    if (r < 0)
+        return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;
     if (ctx->cfg.attest_token_cache && (r = from_cache(ctx, run, &ap.p, state, ret_jwt, res)) >= 0)
         return r;
-    if ((r = agent_platform_signer(ctx, &ap)) < 0)
+    sc.imds_url = agent_signer_imds_url(&ctx->cfg, ap.p.tee);
+    if ((r = attest_platform_certs(&sc, &ap)) < 0) {
+        log_error("%s", attest_last_error());
         return cvm_exit_from_errno(r) == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT
                                                             : CVM_EXIT_PLATFORM;
+    }
     if (streq(run->proto, "azureguest")) {
         /* qualifyingData empty, as Microsoft's client quotes: freshness is the
          * ClientPayload nonce echoed in the token and the reply sealed to the key */

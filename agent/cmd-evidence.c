@@ -81,12 +81,19 @@ int cmd_evidence(AgentContext *ctx, int argc, char **argv) {
     if (!nonce_hex)
         return CVM_EXIT_PLATFORM;
 
-    _cleanup_(agent_platform_done) AgentPlatform ap = {0};
-    if (agent_platform_read(ctx, &ap) < 0) /* the vTPM, whatever the errno */
+    _cleanup_(attest_platform_evidence_done) AttestPlatformEvidence ap = {0};
+    _cleanup_free_ char *cache = NULL;
+    AttestSourceConfig sc;
+    if (agent_source_config(&ctx->cfg, &sc, &cache) < 0)
         return CVM_EXIT_PLATFORM;
-    if ((r = agent_platform_signer(ctx, &ap)) < 0) /* THIM/KDS or IMDS */
+    if (attest_platform_read(&sc, &ap) < 0) /* the vTPM, whatever the errno */
+        return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;
+    sc.imds_url = agent_signer_imds_url(&ctx->cfg, ap.p.tee);
+    if ((r = attest_platform_certs(&sc, &ap)) < 0) { /* THIM/KDS or IMDS */
+        log_error("%s", attest_last_error());
         return cvm_exit_from_errno(r) == CVM_EXIT_TRANSIENT ? CVM_EXIT_TRANSIENT
                                                             : CVM_EXIT_PLATFORM;
+    }
     _cleanup_(attest_tpm_evidence_done) AttestTpmEvidence e = {0};
     if (attest_tpm_collect(ctx->cfg.tcti, nonce, nonce_len, ctx->cfg.attest_event_log, &e) < 0)
         return log_error("%s", attest_last_error()), CVM_EXIT_PLATFORM;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/args.h"
 #include "attest/attest.h"
 #include "common/codec.h"
 #include "common/crypto.h"
@@ -27,11 +28,6 @@
 #include "common/log.h"
 #include "release/release.h"
 #include "tpm/tpm.h"
-
-/* strchr would also match the terminating NUL: a NUL byte is not blank. */
-static inline bool is_blank(int c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
 
 #define DEFAULT_API_VERSION "7.4"
 #define AZURE_PCRS          0xffu /* PCR 0-7, SHA-256 (azure-wire-formats.md §4) */
@@ -207,10 +203,9 @@ static int verify_target_token(ReleaseRun *run) {
     _cleanup_pkey_ EVP_PKEY *tk = NULL;
     size_t len = 0;
     TokenResult res;
-    int r = read_file(run->o->token, FILE_MAX_EVIDENCE, &data, &len);
+    int r = agent_read_token(run->o->token, &data, &len);
     if (r < 0)
-        return log_error_errno(-EINVAL, "cannot read the token '%s': %s", run->o->token,
-                               file_error_string(r, FILE_MAX_EVIDENCE));
+        return r;
     r = transfer_key(run, &tk);
     if (r < 0)
         return r;
@@ -230,8 +225,6 @@ static int verify_target_token(ReleaseRun *run) {
     }
     run->claims = TAKE_PTR(res.claims);
     attest_token_result_done(&res);
-    while (len > 0 && is_blank(data[len - 1]))
-        len--;
     run->token = strndup((const char *)data, len);
     secure_wipe(data, len);
     return run->token ? 0 : -ENOMEM;

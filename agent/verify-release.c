@@ -15,26 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/args.h"
 #include "agent/verify.h"
 #include "common/crypto.h"
-#include "common/fileio.h"
 #include "common/jose.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "release/release.h"
-
-/* strchr would also match the terminating NUL: a NUL byte is not blank. */
-static inline bool is_blank(int c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static int read_input(const char *what, const char *path, uint8_t **ret, size_t *ret_len) {
-    int r = read_file(path, FILE_MAX_EVIDENCE, ret, ret_len);
-    if (r < 0)
-        return log_error_errno(-EINVAL, "cannot read %s '%s': %s", what, path,
-                               file_error_string(r, FILE_MAX_EVIDENCE));
-    return 0;
-}
 
 static void describe_release(cJSON *out, const ReleasedKeyInfo *info) {
     cJSON *k = cJSON_AddObjectToObject(out, "release");
@@ -84,8 +71,8 @@ int verify_release_response(AgentContext *ctx, const VerifyOptions *o, cJSON *ou
     ReleasedKeyInfo info = {0};
     size_t len = 0;
     int r;
-    if (read_input("release response", o->release_response, &data, &len) < 0)
-        return -EINVAL;
+    if ((r = agent_read_file("release response", o->release_response, &data, &len)) < 0)
+        return r;
     if (!looks_signed((const char *)data)) {
         r = release_payload_decode((const char *)data, len, &info, &err);
         describe_release(out, &info);
@@ -124,10 +111,9 @@ static int unverified_claims(const char *path, cJSON **ret) {
     _cleanup_jws_ JoseJws *jws = NULL;
     size_t len = 0;
     const char *why = NULL;
-    if (read_input("token", path, &data, &len) < 0)
-        return -EINVAL;
-    while (len > 0 && is_blank(data[len - 1]))
-        len--;
+    int r = agent_read_token(path, &data, &len);
+    if (r < 0)
+        return r;
     if (jose_jws_parse((const char *)data, len, &jws, &why) < 0)
         return log_error_errno(-EINVAL, "'%s' is not a compact JWT: %s", path, why ? why : "?");
     *ret = cJSON_Duplicate(jws->payload, true);
@@ -145,8 +131,8 @@ int verify_release_policy(AgentContext *ctx, const VerifyOptions *o, cJSON *out)
     if (!o->token)
         return log_error_errno(-EINVAL, "--release-policy needs --token F (the claims to "
                                         "evaluate)");
-    if (read_input("release policy", o->release_policy, &text, &len) < 0)
-        return -EINVAL;
+    if ((r = agent_read_file("release policy", o->release_policy, &text, &len)) < 0)
+        return r;
     if (release_policy_parse((const char *)text, len, &policy, &why) < 0)
         return log_error_errno(-EINVAL, "'%s' is not a key release policy: %s", o->release_policy,
                                why);

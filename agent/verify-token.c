@@ -15,26 +15,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/args.h"
 #include "agent/verify.h"
 #include "attest/attest.h"
 #include "common/crypto.h"
-#include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "tpm/tpm.h"
 
-static int read_input(const char *what, const char *path, uint8_t **ret, size_t *ret_len) {
-    int r = read_file(path, FILE_MAX_EVIDENCE, ret, ret_len);
-    if (r < 0)
-        return log_error_errno(-EINVAL, "cannot read %s '%s': %s", what, path, strerror(-r));
-    return 0;
-}
-
 static int load_jwks(const char *path, cJSON **ret) {
     _cleanup_free_ uint8_t *data = NULL;
     size_t len = 0;
-    if (read_input("JWKS", path, &data, &len) < 0)
-        return -EINVAL;
+    int r = agent_read_file("JWKS", path, &data, &len);
+    if (r < 0)
+        return r;
     if (json_parse(data, len, ret) < 0 || !json_get_array(*ret, "keys"))
         return log_error_errno(-EINVAL, "'%s' is not a JWKS ({\"keys\": [...]}, as MAA's /certs)",
                                path);
@@ -45,8 +39,9 @@ static int load_jwks(const char *path, cJSON **ret) {
 static int load_transfer_key(const char *path, EVP_PKEY **ret) {
     _cleanup_free_ uint8_t *data = NULL;
     size_t len = 0;
-    if (read_input("transfer key", path, &data, &len) < 0)
-        return -EINVAL;
+    int r = agent_read_file("transfer key", path, &data, &len);
+    if (r < 0)
+        return r;
     if (crypto_load_pubkey(data, len, ret) >= 0 || tpm_public_to_pkey(data, len, ret) >= 0)
         return 0;
     return log_error_errno(-EINVAL, "'%s' is neither a PEM/DER public key nor a TPM2B_PUBLIC",
@@ -114,10 +109,11 @@ int verify_token(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
     if (o->jwks && o->certs_url)
         return log_error_errno(-EINVAL, "--jwks and --certs-url both name the signing keys: "
                                         "give one");
-    if (read_input("token", o->token, &token, &len) < 0 ||
-        (o->jwks && load_jwks(o->jwks, &jwks) < 0) ||
-        (o->transfer_key && load_transfer_key(o->transfer_key, &transfer_key) < 0))
-        return -EINVAL;
+    int r;
+    if ((r = agent_read_token(o->token, &token, &len)) < 0 ||
+        (o->jwks && (r = load_jwks(o->jwks, &jwks)) < 0) ||
+        (o->transfer_key && (r = load_transfer_key(o->transfer_key, &transfer_key)) < 0))
+        return r;
     issuer = expected_issuer(ctx, o);
     if (!issuer && !o->jwks)
         return log_error_errno(-EINVAL, "--token needs the signing keys: --jwks F, --certs-url "
@@ -138,7 +134,7 @@ int verify_token(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
         .state_dir = ctx->cfg.state_dir,
         .http = &http,
     };
-    int r = attest_token_verify((const char *)token, len, &expect, &keys, &res);
+    r = attest_token_verify((const char *)token, len, &expect, &keys, &res);
     if (r == -ENOMEM) {
         attest_token_result_done(&res);
         return log_error_errno(r, "out of memory");

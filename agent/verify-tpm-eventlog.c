@@ -183,14 +183,24 @@ static void replay_to_banks(const EventLogReplay *rp, TpmPcrBank *banks, size_t 
     }
 }
 
-int verify_event_log_for_quote(const VerifyOptions *o, cJSON *out, TpmPcrBank *banks,
-                               size_t *n_banks) {
-    _cleanup_free_ EventLogReplay *rp = calloc(1, sizeof(EventLogReplay));
-    _cleanup_free_ ExpectedPcrs *exp = calloc(1, sizeof(ExpectedPcrs));
+/* What every entry point starts with: the --pcrs values (when given) and the
+ * replay of --event-log, both allocated here (freed by the caller). */
+static int load_and_replay(const VerifyOptions *o, cJSON *out, EventLogReplay **ret_rp,
+                           ExpectedPcrs **ret_exp) {
+    EventLogReplay *rp = *ret_rp = calloc(1, sizeof(EventLogReplay));
+    ExpectedPcrs *exp = *ret_exp = calloc(1, sizeof(ExpectedPcrs));
     if (!rp || !exp)
         return log_error_errno(-ENOMEM, "out of memory");
     int r = o->pcrs ? load_expected(o->pcrs, exp) : 0;
-    if (r < 0 || (r = replay(o, out, rp)) < 0)
+    return r < 0 ? r : replay(o, out, rp);
+}
+
+int verify_event_log_for_quote(const VerifyOptions *o, cJSON *out, TpmPcrBank *banks,
+                               size_t *n_banks) {
+    _cleanup_free_ EventLogReplay *rp = NULL;
+    _cleanup_free_ ExpectedPcrs *exp = NULL;
+    int r = load_and_replay(o, out, &rp, &exp);
+    if (r < 0)
         return r;
     replay_to_banks(rp, banks, n_banks);
     if (o->pcrs)
@@ -202,12 +212,10 @@ int verify_event_log_for_quote(const VerifyOptions *o, cJSON *out, TpmPcrBank *b
 
 int verify_event_log(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
     (void)ctx;
-    _cleanup_free_ EventLogReplay *rp = calloc(1, sizeof(EventLogReplay));
-    _cleanup_free_ ExpectedPcrs *exp = calloc(1, sizeof(ExpectedPcrs));
-    if (!rp || !exp)
-        return log_error_errno(-ENOMEM, "out of memory");
-    int r = o->pcrs ? load_expected(o->pcrs, exp) : 0;
-    if (r < 0 || (r = replay(o, out, rp)) < 0)
+    _cleanup_free_ EventLogReplay *rp = NULL;
+    _cleanup_free_ ExpectedPcrs *exp = NULL;
+    int r = load_and_replay(o, out, &rp, &exp);
+    if (r < 0)
         return r;
     if (!o->pcrs) {
         json_add_string(out, "failed_check", "nothing_compared");
@@ -219,12 +227,10 @@ int verify_event_log(AgentContext *ctx, const VerifyOptions *o, cJSON *out) {
 }
 
 int verify_event_log_covered(const VerifyOptions *o, cJSON *out) {
-    _cleanup_free_ EventLogReplay *rp = calloc(1, sizeof(EventLogReplay));
-    _cleanup_free_ ExpectedPcrs *exp = calloc(1, sizeof(ExpectedPcrs));
-    if (!rp || !exp)
-        return log_error_errno(-ENOMEM, "out of memory");
-    int r = load_expected(o->pcrs, exp);
-    if (r < 0 || (r = replay(o, out, rp)) < 0)
+    _cleanup_free_ EventLogReplay *rp = NULL;
+    _cleanup_free_ ExpectedPcrs *exp = NULL;
+    int r = load_and_replay(o, out, &rp, &exp);
+    if (r < 0)
         return r;
     return compare(exp, rp, true, out);
 }

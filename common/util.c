@@ -118,6 +118,21 @@ bool startswith(const char *s, const char *prefix) {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+size_t rstrip_blanks(const void *s, size_t len) {
+    const unsigned char *p = s;
+    while (len > 0 && char_is_blank(p[len - 1]))
+        len--;
+    return len;
+}
+
+void strip_blanks(const void *s, size_t *start, size_t *end) {
+    const unsigned char *p = s;
+    while (*start < *end && char_is_blank(p[*start]))
+        (*start)++;
+    while (*end > *start && char_is_blank(p[*end - 1]))
+        (*end)--;
+}
+
 uint64_t now_monotonic_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -104,6 +104,16 @@ static inline bool streq(const char *a, const char *b) {
 }
 bool startswith(const char *s, const char *prefix);
 
+/* Blanks are ' ', '\t', '\r' and '\n'; a NUL byte is not one (strchr(" \t\r\n", c)
+ * would match it). */
+static inline bool char_is_blank(int c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+/* The length of s[0, len) without its trailing blanks. */
+size_t rstrip_blanks(const void *s, size_t len);
+/* Narrows the span s[*start, *end) to drop its leading and trailing blanks. */
+void strip_blanks(const void *s, size_t *start, size_t *end);
+
 /* Time helpers (CLOCK_MONOTONIC / CLOCK_REALTIME) in milliseconds. */
 uint64_t now_monotonic_ms(void);
 /*

@@ -20,11 +20,6 @@
 #include "common/log.h"
 #include "release/release.h"
 
-/* strchr would also match the terminating NUL: a NUL byte is not blank. */
-static inline bool is_blank(int c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 #define IMDS_DEFAULT        "http://169.254.169.254"
 #define IMDS_API_VERSION    "2018-02-01"
 #define IDENTITY_REFRESH_S  300 /* refetch this long before expires_on */
@@ -62,10 +57,7 @@ int identity_source_from_string(const char *s, IdentitySource *ret) {
 /* A token as given: surrounding whitespace and an optional "Bearer " dropped. */
 static int clean_token(SecretBuf *raw, SecretBuf **ret) {
     size_t start = 0, end = raw->len;
-    while (start < end && is_blank(raw->data[start]))
-        start++;
-    while (end > start && is_blank(raw->data[end - 1]))
-        end--;
+    strip_blanks(raw->data, &start, &end);
     if (end - start > 7 && strncasecmp((char *)raw->data + start, "Bearer ", 7) == 0)
         start += 7;
     if (end == start)

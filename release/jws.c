@@ -23,11 +23,6 @@
 #include "common/log.h"
 #include "release/release.h"
 
-/* strchr would also match the terminating NUL: a NUL byte is not blank. */
-static inline bool is_blank(int c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 #define RELEASE_ALGS (JOSE_ALG_RS256 | JOSE_ALG_PS256 | JOSE_ALG_ES256 | JOSE_ALG_ES384)
 
 static const char *const azure_families[] = {"vault.azure.net", "managedhsm.azure.net", NULL};
@@ -190,10 +185,10 @@ int release_trust_load(const char *path, STACK_OF(X509) * *ret) {
 
 /* {"value": "<JWS>"} or the JWS itself, without surrounding whitespace. */
 static char *extract_compact(const char *body, size_t len) {
-    while (len > 0 && is_blank(body[len - 1]))
-        len--;
-    while (len > 0 && is_blank(body[0]))
-        body++, len--;
+    size_t start = 0, end = len;
+    strip_blanks(body, &start, &end);
+    body += start;
+    len = end - start;
     if (len > 0 && body[0] == '{') {
         _cleanup_json_ cJSON *doc = NULL;
         if (json_parse(body, len, &doc) < 0)
@@ -254,8 +249,7 @@ int release_payload_decode(const char *text, size_t len, ReleasedKeyInfo *info, 
     *info = (ReleasedKeyInfo){0};
     if (reterr)
         *reterr = NULL;
-    while (len > 0 && is_blank(text[len - 1]))
-        len--;
+    len = rstrip_blanks(text, len);
     if (json_parse(text, len, &payload) < 0) {
         _cleanup_free_ uint8_t *raw = NULL;
         size_t n = 0;

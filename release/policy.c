@@ -24,11 +24,6 @@
 #include "common/json.h"
 #include "release/release.h"
 
-/* strchr would also match the terminating NUL: a NUL byte is not blank. */
-static inline bool is_blank(int c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 #define POLICY_MAX_DEPTH 16
 
 static const char *const operators[] = {
@@ -37,8 +32,7 @@ static const char *const operators[] = {
 
 int release_policy_parse(const char *text, size_t len, cJSON **ret, const char **why) {
     _cleanup_json_ cJSON *doc = NULL;
-    while (len > 0 && is_blank(text[len - 1]))
-        len--;
+    len = rstrip_blanks(text, len);
     if (json_parse(text, len, &doc) < 0) {
         /* the "data" member as stored: base64url of the policy */
         _cleanup_free_ uint8_t *raw = NULL;

@@ -129,11 +129,33 @@ static void test_size_arith(void **state) {
     assert_false(size_mul(SIZE_MAX / 2 + 1, 2, &r));
 }
 
+static void test_blanks(void **state) {
+    (void)state;
+    static const char s[] = " \t\r\nab c\n \0"; /* 11 bytes, a NUL last */
+    size_t start = 0, end = 11;
+    assert_int_equal(rstrip_blanks(s, 10), 8);
+    assert_int_equal(rstrip_blanks(s, 11), 11); /* a NUL is not blank */
+    assert_int_equal(rstrip_blanks(s, 4), 0);
+    strip_blanks(s, &start, &end);
+    assert_int_equal(start, 4);
+    assert_int_equal(end, 11);
+    start = 0;
+    end = 10;
+    strip_blanks(s, &start, &end);
+    assert_int_equal(start, 4);
+    assert_int_equal(end, 8);
+    start = end = 2;
+    strip_blanks(s, &start, &end);
+    assert_int_equal(start, 2);
+    assert_int_equal(end, 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_numbers), cmocka_unit_test(test_parse_bool_duration),
         cmocka_unit_test(test_rfc3339),       cmocka_unit_test(test_rfc3339_strict),
         cmocka_unit_test(test_exit_codes),    cmocka_unit_test(test_size_arith),
+        cmocka_unit_test(test_blanks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
