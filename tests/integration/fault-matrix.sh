@@ -35,7 +35,8 @@ CA=$(ep ca_bundle)
 # --- the TPM proxy in front of the sim's swtpm
 "$PYTHON" "$SIMDIR/tpm-proxy.py" --upstream "${CVM_AGENT_TCTI##*port=}" --control tpm-fault.json \
     --log tpm-proxy.log --port-file tpm-proxy.port >/dev/null 2>tpm-proxy.err &
-CLEANUP_PIDS+=("$!")
+PROXY_PID=$!
+CLEANUP_PIDS+=("$PROXY_PID")
 for _ in $(seq 100); do [ -s tpm-proxy.port ] && break; sleep 0.05; done
 [ -s tpm-proxy.port ] || fail "tpm-proxy did not start: $(cat tpm-proxy.err)"
 PROXY_TCTI="swtpm:host=127.0.0.1,port=$(cat tpm-proxy.port)"
@@ -217,7 +218,7 @@ for row in "${ROWS[@]}"; do
             mark=✗
             MISMATCH+=("$name × $cmd: $why: $(grep -v 'notice:' cell.err | tail -3 | tr '\n' ' ')")
         fi
-        line=$(printf '%s %-8s' "$line" "$rc $mark")
+        line="$line $rc $mark     " # printf would pad ✓/✗ by bytes, not columns
     done
     # the row's last cell, boot, when it succeeded, was that check already
     [ "$rc" = 0 ] || secrets_intact || MISMATCH+=("after '$name': a secret no longer opens with its bytes: $(tail -3 check.out)")
@@ -229,8 +230,27 @@ echo
 echo "$header"
 printf '%s\n' "${TABLE[@]}"
 secs=$(echo "$(date +%s.%N) - $T0" | bc)
-echo "fault matrix: $nrows rows x ${#COMMANDS[@]} commands in ${secs%.*} s"
-sort -t: -k2 -rn cell-times.txt | head -12 | sed 's/^/# slowest cells: /'
+# CPU time, to tell waiting from a loaded machine: what this script ran
+# (agent, tpm2-tools, curl), and the emulators, swtpm and the proxy
+times >times.txt
+cpu_cmd=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+    printf "%.1f", t }' times.txt)
+cpu_sim=$("$PYTHON" - "$SIM/run/pids.json" "$PROXY_PID" <<'PY'
+import json, os, sys
+pids = list(json.load(open(sys.argv[1])).values()) + [int(sys.argv[2])]
+total = 0
+for pid in pids:
+    try:
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        total += int(f[11]) + int(f[12])
+    except (OSError, IndexError, ValueError):
+        pass
+print("%.1f" % (total / os.sysconf("SC_CLK_TCK")))
+PY
+)
+echo "fault matrix: $nrows rows x ${#COMMANDS[@]} commands in ${secs%.*} s wall; CPU: commands" \
+    "$cpu_cmd s, emulators+swtpm+proxy $cpu_sim s; load average $(cut -d' ' -f1 /proc/loadavg)"
+sort -t: -k2 -rn cell-times.txt | head -3 | sed 's/^/slowest cell: /'
 if [ "${#MISMATCH[@]}" -gt 0 ]; then
     printf 'MISMATCH: %s\n' "${MISMATCH[@]}" >&2
     fail "${#MISMATCH[@]} cell(s) differ from the contract"
