@@ -229,7 +229,7 @@ for row in "${ROWS[@]}"; do
         fi
         if [ -n "$why" ]; then
             mark=✗
-            MISMATCH+=("$name × $cmd: $why: $(grep -v 'notice:' cell.err | tail -3 | tr '\n' ' ')")
+            MISMATCH+=("$name × $cmd: $why: $({ grep -v 'notice:' cell.err || true; } | tail -3 | tr '\n' ' ')")
         fi
         line="$line $rc $mark     " # printf would pad ✓/✗ by bytes, not columns
     done
@@ -263,7 +263,7 @@ PY
 )
 echo "fault matrix: $nrows rows x ${#COMMANDS[@]} commands in ${secs%.*} s wall; CPU: commands" \
     "$cpu_cmd s, emulators+swtpm+proxy $cpu_sim s; load average $(cut -d' ' -f1 /proc/loadavg)"
-sort -t: -k2 -rn cell-times.txt | head -3 | sed 's/^/slowest cell: /'
+sort -t: -k2 -rn cell-times.txt | sed -n '1,3s/^/slowest cell: /p' # (head: SIGPIPE under pipefail)
 if [ "${#MISMATCH[@]}" -gt 0 ]; then
     printf 'MISMATCH: %s\n' "${MISMATCH[@]}" >&2
     fail "${#MISMATCH[@]} cell(s) differ from the contract"
