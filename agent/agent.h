@@ -40,6 +40,7 @@ typedef struct AgentConfig {
     char *log_level;
     /* [http] */
     char *ca_bundle;
+    uint64_t tpm_busy_timeout_ms; /* bound on retrying a busy TPM, per command */
     uint64_t http_timeout_ms;
     uint64_t http_deadline_ms;
     uint32_t http_attempts;

@@ -275,6 +275,8 @@ int agent_vault_failure(const char *what, int r, const VaultError *err) {
     else if (err->status)
         log_error("%s: HTTP %ld %s%s%s%s", what, err->status, err->code, *err->code ? ": " : "",
                   err->message, hint);
+    else if (r == -EPROTO)
+        log_error("%s: %s (the vault's answer is unusable: try again later)", what, err->message);
     else
         log_error("%s: %s (the vault did not answer after retries: try again later)", what,
                   err->message);
@@ -343,6 +345,9 @@ static int release_and_verify(ReleaseRun *run) {
         .signer_host = run->ctx->cfg.keyvault_signer_host,
     };
     r = release_jws_verify(body, len, &chk, &run->info, &err);
+    if (r == -EPROTO) /* like a garbled MAA answer: transient (exit 3) */
+        return log_error_errno(r, "the vault's release answer is unusable: %s; try again later",
+                               err ? err : "?");
     if (r < 0)
         return log_error_errno(r == -ENOMEM ? r : -EKEYREJECTED,
                                "the release response does not verify; nothing was unwrapped: %s",

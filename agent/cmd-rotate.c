@@ -37,7 +37,9 @@ static int is_behind(AgentStore *s, const char *name, bool *ephemeral) {
     *ephemeral = st.ephemeral;
     if (!st.newest) {
         store_status_done(&st);
-        return log_error_errno(-EAGAIN, "the newest version of %s is unknown", st.key_url);
+        /* the provider logged why; keep its class (a 401 is not "try later") */
+        r = s->newest_error < 0 ? s->newest_error : -EAGAIN;
+        return log_error_errno(r, "the newest version of %s is unknown", s->key_url);
     }
     r = st.behind && !st.ephemeral;
     store_status_done(&st);
@@ -58,10 +60,10 @@ static int rotate_one(AgentStore *s, const char *name, cJSON *arr) {
                                     : "current");
         return r;
     }
-    r = agent_store_attest(s) == CVM_EXIT_OK ? 0 : -EKEYREJECTED;
-    if (r == 0)
-        r = store_rewrap(s->store, name, NULL, NULL, &changed);
+    r = agent_exit_to_errno(agent_store_attest(s));
     if (r < 0)
+        log_error("cannot rotate '%s': the attestation of this VM failed (above)", name);
+    else if ((r = store_rewrap(s->store, name, NULL, NULL, &changed)) < 0)
         log_error("cannot rotate '%s': %s", name, store_last_error(s->store));
     else
         log_notice("'%s' now uses the newest key version", name);

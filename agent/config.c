@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "common/log.h"
 #include "snp/snp.h"
+#include "tpm/tpm.h"
 #include "store/store.h"
 #include "tdx/tdx.h"
 
@@ -41,6 +42,7 @@ static const ConfigKey config_keys[] = {
     KEY("agent", "tcti", KEY_STRING, tcti),
     KEY("agent", "state-dir", KEY_STRING, state_dir),
     KEY("agent", "log-level", KEY_STRING, log_level),
+    KEY("agent", "tpm-busy-timeout", KEY_DURATION, tpm_busy_timeout_ms),
     KEY("http", "ca-bundle", KEY_STRING, ca_bundle),
     KEY("http", "timeout", KEY_DURATION, http_timeout_ms),
     KEY("http", "deadline", KEY_DURATION, http_deadline_ms),
@@ -89,6 +91,7 @@ static const ConfigKey config_keys[] = {
 
 void agent_config_init(AgentConfig *cfg) {
     *cfg = (AgentConfig){
+        .tpm_busy_timeout_ms = TPM_BUSY_TIMEOUT_DEFAULT_MS,
         .http_timeout_ms = 30000,
         .http_deadline_ms = 120000,
         .http_attempts = 5,

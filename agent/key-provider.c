@@ -28,6 +28,16 @@ int agent_store_bearer(AgentStore *s, const char **ret) {
     return 0;
 }
 
+int agent_exit_to_errno(int exit_code) {
+    switch (exit_code) {
+    case CVM_EXIT_OK: return 0;
+    case CVM_EXIT_USAGE: return -EINVAL;
+    case CVM_EXIT_TRANSIENT: return -EAGAIN;
+    case CVM_EXIT_PLATFORM: return -EIO;
+    default: return -EKEYREJECTED;
+    }
+}
+
 int agent_store_attest(AgentStore *s) {
     if (s->attested)
         return s->attest_exit;
@@ -45,16 +55,18 @@ static int provider_newest(void *userdata, char **ret_version) {
     unsigned pages = 0;
     int r = agent_store_bearer(s, &bearer);
     if (r < 0)
-        return r;
+        return s->newest_error = r;
     r = vault_newest_version(&s->http, &s->key, s->api_version, bearer, ret_version, &pages, &err);
     if (r == -ENOENT && err.status == 0)
-        return log_error_errno(-EKEYREJECTED, "%s has no enabled version: enable or create one",
-                               s->key_url);
+        return s->newest_error = log_error_errno(
+                   -EKEYREJECTED, "%s has no enabled version: enable or create one", s->key_url);
     if (r == -EPROTO && err.status == 0)
-        return log_error_errno(r, "the version list of %s is unusable: %s", s->key_url,
-                               err.message);
+        return s->newest_error = log_error_errno(r, "the version list of %s is unusable: %s",
+                                                 s->key_url, err.message);
     if (r < 0)
-        return agent_vault_failure("cannot list the versions of the key", r, &err);
+        r = agent_vault_failure("cannot list the versions of the key", r, &err);
+    if (r < 0)
+        return s->newest_error = r;
     log_debug("the newest version of %s is %s (%u page(s) of versions)", s->key_url, *ret_version,
               pages);
     return 0;
@@ -98,8 +110,8 @@ static int provider_unwrap(void *userdata, const char *version, StoreWrapAlg alg
     _cleanup_free_ char *url = NULL;
     ReleasedKey key = {0};
     int r = agent_store_attest(s);
-    if (r != CVM_EXIT_OK)
-        return r == CVM_EXIT_TRANSIENT ? -EAGAIN : -EKEYREJECTED;
+    if (r != CVM_EXIT_OK) /* keep its class: a TPM gone is not a "no" */
+        return agent_exit_to_errno(r);
     if (asprintf(&url, "%s/%s", s->key_url, version) < 0)
         return -ENOMEM;
     r = agent_release_version(s->ctx, url, (const char *)s->token->data, s->claims, &key);

@@ -25,6 +25,7 @@ typedef struct AgentStore {
     /* the attestation of this run: at most once (agent_store_attest) */
     bool attested;
     int attest_exit;
+    int newest_error; /* why the newest version is unknown (-errno, logged), or 0 */
     SecretBuf *token;
     cJSON *claims;
     TpmContext *tpm;
@@ -38,6 +39,8 @@ int agent_store_open(AgentContext *ctx, AgentStore *ret);
 void agent_store_done(AgentStore *s);
 /* Attests this VM once per run; later calls return the first result. A CvmExit. */
 int agent_store_attest(AgentStore *s);
+/* A CvmExit as -errno of the same class (cvm_exit_from_errno gives it back). */
+int agent_exit_to_errno(int exit_code);
 /* The vault's bearer token (fetched once); 0 or -errno (logged). */
 int agent_store_bearer(AgentStore *s, const char **ret);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/secbuf.h"
+#include "tpm/tpm.h"
 
 /* The command table, sorted; a command is listed only once it works. */
 static const AgentCommand commands[] = {
@@ -166,6 +168,9 @@ static int configure(AgentContext *ctx, const GlobalOptions *g) {
         ctx->cfg.state_dir = strdup(AGENT_DEFAULT_STATE_DIR);
     if (!ctx->cfg.tcti || !ctx->cfg.state_dir)
         return log_error_errno(-ENOMEM, "out of memory"), CVM_EXIT_PLATFORM;
+    tpm_set_busy_timeout(ctx->cfg.tpm_busy_timeout_ms > UINT_MAX
+                             ? UINT_MAX
+                             : (unsigned)ctx->cfg.tpm_busy_timeout_ms);
     return CVM_EXIT_OK;
 }
 

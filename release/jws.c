@@ -209,7 +209,7 @@ int release_jws_verify(const char *body, size_t len, const ReleaseJwsCheck *chk,
     if (reterr)
         *reterr = NULL;
     if (!compact)
-        return fail(reterr, -EBADMSG,
+        return fail(reterr, -EPROTO, /* not an answer at all: garbled in transit, say */
                     "the release response is neither {\"value\": JWS} nor a compact JWS");
     int r = jose_jws_parse(compact, strlen(compact), &jws, &why);
     if (r < 0)

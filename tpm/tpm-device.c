@@ -31,14 +31,20 @@ struct TpmContext {
     TSS2_TCTI_CONTEXT *tcti;
     ESYS_CONTEXT *esys;
     TSS2_RC last_rc;
+    char tcti_conf[128]; /* for messages: which TPM went away */
     char err[512];
 };
 
 /* Bounded backoff for TPM_RC_RETRY/TESTING/YIELDED/NV_RATE: 10 ms doubling
- * to 1 s, at most ~10 s in all. */
+ * to 1 s, at most busy_timeout_ms in all (ESYS resubmits 5 times itself
+ * before each of these rounds). */
 #define RETRY_FIRST_MS 10
 #define RETRY_MAX_MS   1000
-#define RETRY_TOTAL_MS 10000
+static unsigned busy_timeout_ms = TPM_BUSY_TIMEOUT_DEFAULT_MS;
+
+void tpm_set_busy_timeout(unsigned ms) {
+    busy_timeout_ms = ms;
+}
 
 /* The error number without layer, parameter/handle/session position. */
 static TSS2_RC rc_base(TSS2_RC rc) {
@@ -60,9 +66,11 @@ static bool rc_is_retry(TSS2_RC rc) {
  * The single TSS2_RC -> errno mapping of the project:
  *   policy, signature, authorization and decryption-value failures -> -EKEYREJECTED
  *   unknown handle / undefined NV index                         -> -ENOENT
- *   retryable conditions after the retries                      -> -EAGAIN
- *   TCTI unreachable                                            -> -ECONNREFUSED
+ *   retryable conditions after the retries                      -> -EBUSY
+ *   TCTI unreachable, connection lost                           -> -ENOTCONN
  *   everything else                                             -> -EIO
+ * None of these is "transient" (exit 3, which is for the network): a TPM that
+ * is gone or stays busy beyond the bound is a local platform failure (exit 4).
  */
 static int tpm_rc_to_errno(TSS2_RC rc) {
     if (rc == TSS2_RC_SUCCESS)
@@ -70,7 +78,7 @@ static int tpm_rc_to_errno(TSS2_RC rc) {
     TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
     if (layer == TSS2_TCTI_RC_LAYER || (rc & 0xFFFF) == TSS2_BASE_RC_IO_ERROR ||
         (rc & 0xFFFF) == TSS2_BASE_RC_NO_CONNECTION)
-        return -ECONNREFUSED;
+        return -ENOTCONN;
     if ((rc & 0xFFFF) == TSS2_BASE_RC_MEMORY)
         return -ENOMEM;
     if (layer != TSS2_TPM_RC_LAYER)
@@ -87,7 +95,7 @@ static int tpm_rc_to_errno(TSS2_RC rc) {
     case TPM2_RC_RETRY:
     case TPM2_RC_TESTING:
     case TPM2_RC_YIELDED:
-    case TPM2_RC_NV_RATE: return -EAGAIN;
+    case TPM2_RC_NV_RATE: return -EBUSY;
     default: return -EIO;
     }
 }
@@ -99,9 +107,22 @@ _printf_(3, 4) static int fail_rc(TpmContext *t, TSS2_RC rc, const char *fmt, ..
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     t->last_rc = rc;
-    snprintf(t->err, sizeof(t->err), "%s(0x%08x) - %s", what, rc, Tss2_RC_Decode(rc));
+    int r = tpm_rc_to_errno(rc);
+    const char *tcti = t->tcti_conf[0] ? t->tcti_conf : "(tpm2-tss default)";
+    if (r == -ENOTCONN)
+        snprintf(t->err, sizeof(t->err),
+                 "%s(0x%08x) - %s: the connection to the TPM '%s' was lost or refused; check that "
+                 "the TPM (or swtpm) is running",
+                 what, rc, Tss2_RC_Decode(rc), tcti);
+    else if (r == -EBUSY)
+        snprintf(t->err, sizeof(t->err),
+                 "%s(0x%08x) - %s: the TPM '%s' stayed busy for %u ms of retries; try again, or "
+                 "check what else uses it",
+                 what, rc, Tss2_RC_Decode(rc), tcti, busy_timeout_ms);
+    else
+        snprintf(t->err, sizeof(t->err), "%s(0x%08x) - %s", what, rc, Tss2_RC_Decode(rc));
     log_debug("%s", t->err);
-    return tpm_rc_to_errno(rc);
+    return r;
 }
 
 _printf_(3, 4) static int fail_msg(TpmContext *t, int r, const char *fmt, ...) {
@@ -128,9 +149,11 @@ static void sleep_ms(unsigned ms) {
         unsigned _wait = RETRY_FIRST_MS, _spent = 0;                                               \
         for (;;) {                                                                                 \
             _rc = (call);                                                                          \
-            if (!rc_is_retry(_rc) || _spent >= RETRY_TOTAL_MS)                                     \
+            if (!rc_is_retry(_rc) || _spent >= busy_timeout_ms)                                    \
                 break;                                                                             \
             log_debug("%s: TPM busy (0x%08x), retrying in %u ms", name, _rc, _wait);               \
+            if (_wait > busy_timeout_ms - _spent)                                                  \
+                _wait = busy_timeout_ms - _spent;                                                  \
             sleep_ms(_wait);                                                                       \
             _spent += _wait;                                                                       \
             _wait = _wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : _wait * 2;                           \
@@ -252,6 +275,7 @@ int tpm_open(const char *tcti, TpmContext **ret) {
     TpmContext *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
+    snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti ? tcti : "");
     int r = open_steps(t, tcti);
     if (r < 0) {
         memcpy(open_error, t->err, sizeof(open_error));

@@ -117,6 +117,13 @@ typedef struct TpmContext TpmContext;
  * tpm_last_error(NULL) saying what that means.
  */
 int tpm_open(const char *tcti, TpmContext **ret);
+
+/* The bound on retrying a busy TPM (TPM_RC_RETRY, TESTING, YIELDED, NV_RATE)
+ * per command, for every context of the process ([agent] tpm-busy-timeout).
+ * A TPM still busy after it is -EBUSY; a TCTI that cannot reach the TPM or
+ * loses it mid-command is -ENOTCONN, naming the TCTI: both exit 4. */
+#define TPM_BUSY_TIMEOUT_DEFAULT_MS 10000u
+void tpm_set_busy_timeout(unsigned ms);
 /* Flushes what is left, closes; NULL-safe; returns NULL. */
 TpmContext *tpm_close(TpmContext *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(TpmContext *, tpm_close)

@@ -124,14 +124,36 @@ static void test_retry_is_bounded(void **state) {
     will_return(__wrap_Tss2_TctiLdr_Initialize, TSS2_RC_SUCCESS);
     will_return(__wrap_Esys_Startup, TSS2_RC_SUCCESS);
     will_return_always(__wrap_Esys_SelfTest, TPM2_RC_RETRY);
-    assert_int_equal(tpm_open(NULL, &t), -EAGAIN);
+    assert_int_equal(tpm_open(NULL, &t), -EBUSY);
     assert_null(t);
     assert_true(sleeps > 5 && sleeps < 30);
-    assert_true(slept_ms >= 10000 && slept_ms <= 11000);
-    assert_int_equal(last_sleep_ms, 1000); /* capped at 1 s */
+    assert_int_equal(slept_ms, TPM_BUSY_TIMEOUT_DEFAULT_MS); /* the last wait is cut to fit */
+    assert_true(last_sleep_ms <= 1000);                      /* capped at 1 s */
     assert_non_null(strstr(tpm_last_error(NULL), "Esys_SelfTest(0x00000922)"));
+    assert_non_null(strstr(tpm_last_error(NULL), "stayed busy for 10000 ms"));
+    assert_int_equal(cvm_exit_from_errno(-EBUSY), CVM_EXIT_PLATFORM);
     assert_int_equal(tcti_open, 0);
     assert_int_equal(esys_open, 0);
+}
+
+/* [agent] tpm-busy-timeout: the bound is the configured one; 0 = no retry. */
+static void test_busy_timeout_configurable(void **state) {
+    (void)state;
+    TpmContext *t = NULL;
+    tpm_set_busy_timeout(100);
+    will_return(__wrap_Tss2_TctiLdr_Initialize, TSS2_RC_SUCCESS);
+    will_return(__wrap_Esys_Startup, TSS2_RC_SUCCESS);
+    will_return_always(__wrap_Esys_SelfTest, TPM2_RC_RETRY);
+    assert_int_equal(tpm_open(NULL, &t), -EBUSY);
+    assert_int_equal(slept_ms, 100);
+    assert_non_null(strstr(tpm_last_error(NULL), "stayed busy for 100 ms"));
+    sleeps = slept_ms = 0;
+    tpm_set_busy_timeout(0);
+    will_return(__wrap_Tss2_TctiLdr_Initialize, TSS2_RC_SUCCESS);
+    will_return(__wrap_Esys_Startup, TSS2_RC_SUCCESS);
+    assert_int_equal(tpm_open(NULL, &t), -EBUSY);
+    assert_int_equal(sleeps, 0);
+    tpm_set_busy_timeout(TPM_BUSY_TIMEOUT_DEFAULT_MS);
 }
 
 static void test_failure_not_retried(void **state) {
@@ -151,8 +173,11 @@ static void test_tcti_unreachable(void **state) {
     (void)state;
     TpmContext *t = NULL;
     will_return(__wrap_Tss2_TctiLdr_Initialize, TSS2_TCTI_RC_IO_ERROR);
-    assert_int_equal(tpm_open("swtpm:port=1", &t), -ECONNREFUSED);
+    assert_int_equal(tpm_open("swtpm:port=1", &t), -ENOTCONN);
     assert_non_null(strstr(tpm_last_error(NULL), "Tss2_TctiLdr_Initialize('swtpm:port=1')"));
+    /* a TPM out of reach is the platform (exit 4), named, not "try later" */
+    assert_non_null(strstr(tpm_last_error(NULL), "the connection to the TPM 'swtpm:port=1'"));
+    assert_int_equal(cvm_exit_from_errno(-ENOTCONN), CVM_EXIT_PLATFORM);
     assert_int_equal(tcti_open, 0);
     assert_null(tpm_close(NULL));
 }
@@ -170,7 +195,7 @@ static void test_device_missing(void **state) {
     assert_int_equal(tcti_open, 0);
     /* an existing node goes on to the TCTI */
     will_return(__wrap_Tss2_TctiLdr_Initialize, TSS2_TCTI_RC_IO_ERROR);
-    assert_int_equal(tpm_open("device:/dev/null", &t), -ECONNREFUSED);
+    assert_int_equal(tpm_open("device:/dev/null", &t), -ENOTCONN);
 }
 
 int main(void) {
@@ -178,6 +203,7 @@ int main(void) {
         cmocka_unit_test_setup(test_ready_after_testing, setup),
         cmocka_unit_test_setup(test_startup_nv_rate, setup),
         cmocka_unit_test_setup(test_retry_is_bounded, setup),
+        cmocka_unit_test_setup(test_busy_timeout_configurable, setup),
         cmocka_unit_test_setup(test_failure_not_retried, setup),
         cmocka_unit_test_setup(test_tcti_unreachable, setup),
         cmocka_unit_test_setup(test_device_missing, setup),
