@@ -112,10 +112,9 @@ cmp -s secret.bin u8.bin || fail "after the MAA came back: other bytes"
 pass_msg "PCR 4 extended (logged): unseal re-authorizes (one line naming PCR 4, approval changed, same bytes); with the MAA down it fails (exit $rc) and the envelope is byte-identical"
 
 
-# --- boot: [secret NAME] sections delivered to a file (0600), a credential
-# store and stdout; an ephemeral secret differs every boot; READY=1 to systemd
-cp "$CVM_SIM_DIR/agent.conf" boot.conf
-cat >>boot.conf <<CONF
+# --- boot: a missing envelope is created only with create = yes
+cp "$CVM_SIM_DIR/agent.conf" boot0.conf
+cat >>boot0.conf <<CONF
 [store]
 credstore = $TEST_DIR/credstore
 boot-deadline = 60s
@@ -128,6 +127,22 @@ target = credential
 mode = cmk-only
 target = stdout
 CONF
+rc=0
+agent -c "$TEST_DIR/boot0.conf" "${A[@]}" boot >boot0.out 2>err.boot0 || rc=$?
+[ "$rc" = 4 ] || { cat err.boot0 >&2; fail "boot with missing envelopes and no create = yes exited $rc, not 4"; }
+for s in disk cmk; do
+    grep -q "'$s': its envelope $STATE/secrets/$s.json is missing and \[secret $s\] create = no" err.boot0 ||
+        fail "the refusal does not name the envelope of '$s' and the setting: $(cat err.boot0)"
+    [ ! -e "$STATE/secrets/$s.json" ] || fail "'$s' was created without create = yes"
+done
+[ ! -e run/cvm-agent/disk.key ] && [ ! -s boot0.out ] || fail "a secret was delivered without its envelope"
+[ "$(stat -c %s credstore/eph)" = 64 ] || fail "the ephemeral secret was not delivered beside the refusals"
+pass_msg "boot without create = yes: exit 4 naming each missing envelope and the setting, nothing created; the ephemeral secret still delivered"
+
+# --- boot: [secret NAME] sections delivered to a file (0600), a credential
+# store and stdout; an ephemeral secret differs every boot; READY=1 to systemd
+sed 's/^\[secret \(disk\|cmk\)\]$/&\ncreate = yes/' boot0.conf >boot.conf
+[ "$(grep -c '^create = yes$' boot.conf)" = 2 ] || fail "boot.conf: $(cat boot.conf)"
 B=(-c "$TEST_DIR/boot.conf" "${A[@]}")
 rc=0
 agent "${B[@]}" boot >boot1.out 2>err.boot1 || rc=$?
@@ -152,7 +167,19 @@ cmp -s disk.1 run/cvm-agent/disk.key && cmp -s boot1.out boot2.out || fail "a se
 agent "${B[@]}" unseal --name disk --out - 2>/dev/null | cmp -s - disk.1 || fail "unseal and boot disagree"
 pass_msg "boot: file target 0600, credential store 0600, stdout (keyscript); the same bytes on the next boot, a new ephemeral secret, READY=1 on NOTIFY_SOCKET"
 
-for bad in "target = tape" "colour = red" "reseal = maybe" "mode = tpm-only"; do
+# the state lost after the first boot: without create = yes nothing replaces it
+mv "$STATE/secrets/disk.json" disk.json.saved
+rc=0
+agent -c "$TEST_DIR/boot0.conf" "${A[@]}" boot >boot-lost.out 2>err.boot-lost || rc=$?
+[ "$rc" = 4 ] && grep -q "disk.json is missing and \[secret disk\] create = no" err.boot-lost ||
+    fail "a lost envelope: exit $rc, $(cat err.boot-lost)"
+[ ! -e "$STATE/secrets/disk.json" ] || fail "a new 'disk' replaced the lost one"
+mv disk.json.saved "$STATE/secrets/disk.json"
+agent "${B[@]}" boot >/dev/null 2>err.boot-back || fail "boot with the envelope restored: $(cat err.boot-back)"
+cmp -s disk.1 run/cvm-agent/disk.key || fail "the restored envelope delivered other bytes"
+pass_msg "an envelope lost after the first boot: exit 4 and no new secret; restored, the same bytes"
+
+for bad in "target = tape" "colour = red" "reseal = maybe" "create = maybe" "mode = tpm-only"; do
     { cat "$CVM_SIM_DIR/agent.conf"; printf '[secret x]\n%s\n' "$bad"; } >bad.conf
     rc=0
     agent -c "$TEST_DIR/bad.conf" boot >out.badconf 2>err.badconf || rc=$?
