@@ -23,20 +23,21 @@ head -c 4096 /dev/urandom >nvm.bin
 run seal-db 0 seal --name db --in db.bin
 run seal-nvm 0 seal --name nvm --in nvm.bin
 
-# opens_all WHEN [agent options]: every secret unseals to its bytes and no
-# temporary file is left beside the envelopes
-opens_all() {
+# opens WHEN NAME...: each secret unseals to its bytes, and no temporary file
+# is left beside the envelopes
+opens() {
     local when=$1 s rc
     shift
-    for s in "${SECRETS[@]}"; do
+    for s in "$@"; do
         rm -f open.bin
         rc=0
-        agent "${A[@]}" "$@" unseal --name "$s" --out open.bin >out.open 2>err.open || rc=$?
+        agent "${A[@]}" unseal --name "$s" --out open.bin >out.open 2>err.open || rc=$?
         [ "$rc" = 0 ] || { cat err.open >&2; fail "$when: '$s' does not open (exit $rc)"; }
         cmp -s "$s.bin" open.bin || fail "$when: '$s' opened to other bytes"
     done
     ! compgen -G "${STATE_NOW:-$STATE}/secrets/*.tmp.*" >/dev/null || fail "$when: a temporary file was left"
 }
+opens_all() { opens "$1" "${SECRETS[@]}"; }
 # on_version V WHEN: every envelope names key version V and nothing else
 on_version() {
     local s
@@ -80,7 +81,7 @@ done
 echo "# rotate --all makes $total requests: $(for s in "${SERVICES[@]}"; do printf '%s %s ' "$s" "$(wc -l <"expected.$s")"; done)"
 
 # --- SIGKILL while the emulator holds request N
-n=0
+n=0 pending=0
 T1=$SECONDS
 for svc in "${SERVICES[@]}"; do
     mapfile -t want <"expected.$svc"
@@ -91,7 +92,9 @@ for svc in "${SERVICES[@]}"; do
         # the fault file, as cvm-sim fault writes it (atomically)
         printf '{"stall": {"after": %d}}\n' "$k" >"$CVM_SIM_DIR/faults/$svc.json.new"
         mv "$CVM_SIM_DIR/faults/$svc.json.new" "$CVM_SIM_DIR/faults/$svc.json"
-        agent "${A[@]}" rotate --all >out.killed 2>err.killed &
+        # the binary itself, not the agent() function: $! must be the agent's
+        # pid, not that of a subshell whose child would outlive the kill
+        "$CVM_AGENT" "${A[@]}" rotate --all >out.killed 2>err.killed &
         pid=$!
         for _ in $(seq 500); do
             [ "$(tail -n +"$((from + 1))" "$CVM_SIM_DIR/logs/$svc.log" | grep -c '"event": "stalled"')" = 0 ] || break
@@ -108,14 +111,27 @@ for svc in "${SERVICES[@]}"; do
         [ "$rc" = 137 ] || { cat err.killed >&2; fail "$what: rotate was not held there (exit $rc)"; }
         [ "$held" = "${want[$k]}" ] || fail "$what: the emulator held '$held' instead"
         opens_all "killed at $what"
+        mapfile -t both < <(grep -l '"previous_key"' "$STATE"/secrets/*.json | xargs -r -n1 basename -s .json)
+        if [ "${#both[@]}" -gt 0 ]; then
+            # caught between the write and the drop of the old wrap: such an
+            # envelope must open with the old version alone, the new one refused
+            pending=$((pending + ${#both[@]}))
+            printf '{"revoked_key": {"path": "/%s/release"}}\n' "${V#https://*/}" >"$CVM_SIM_DIR/faults/vault.json.new"
+            mv "$CVM_SIM_DIR/faults/vault.json.new" "$CVM_SIM_DIR/faults/vault.json"
+            opens "killed at $what, the new version refused" "${both[@]}"
+            echo '{}' >"$CVM_SIM_DIR/faults/vault.json.new"
+            mv "$CVM_SIM_DIR/faults/vault.json.new" "$CVM_SIM_DIR/faults/vault.json"
+        fi
         run "resume" 0 rotate --all
         on_version "$V" "the rerun after a kill at $what"
     done
 done
 [ "$n" = "$total" ] || fail "exercised $n of $total requests"
+# each secret was caught once between writing the new wrap and dropping the old
+[ "$pending" -ge "${#SECRETS[@]}" ] || fail "only $pending kills left an envelope with both wraps"
 echo "# $n rounds (kill, open both, rerun) in $((SECONDS - T1)) s"
 run status 0 status
-pass_msg "SIGKILL at each of the $n requests of rotate --all (held by the emulator): every secret opened with its bytes, each rerun finished on the newest version, status exit 0"
+pass_msg "SIGKILL at each of the $n requests of rotate --all (held by the emulator): every secret opened with its bytes ($pending times with both wraps: also with the new version refused), each rerun finished on the newest version, status exit 0"
 
 # --- a full file system during the envelope write
 if [ "$(id -u)" = 0 ] && mkdir -p small && mount -t tmpfs -o size=256k tmpfs small 2>/dev/null; then
