@@ -29,6 +29,7 @@ typedef struct AgentSecretConfig {
     char *target;   /* file:PATH, stdout or credential (default file:/run/cvm-agent/NAME.key) */
     bool reseal;    /* re-authorize on a PCR change and follow rotation at boot (default yes) */
     bool ephemeral; /* a new random secret every boot */
+    bool create;    /* boot creates it when its envelope is missing (default no) */
     char *mode;     /* tpm+cmk (default) or cmk-only */
     char *pcrs;     /* the selection a secret created at boot is sealed to */
 } AgentSecretConfig;

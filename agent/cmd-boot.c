@@ -2,10 +2,10 @@
 /*
  * cvm-agent boot [--json]
  *
- * For each [secret NAME] of agent.conf: open the secret (creating it on the
- * first boot, regenerating it when ephemeral) and deliver it to its target;
- * with reseal = yes, PCR changes are re-authorized and a newer key version is
- * followed. The whole run is bounded by [store] boot-deadline; readiness is
+ * For each [secret NAME] of agent.conf: open the secret (creating it when its
+ * envelope is missing only with create = yes; regenerating it when ephemeral)
+ * and deliver it to its target; with reseal = yes, PCR changes are
+ * re-authorized and a newer key version is followed. The whole run is bounded by [store] boot-deadline; readiness is
  * sent to systemd (NOTIFY_SOCKET) when every secret was delivered.
  */
 #include "config.h"
@@ -157,15 +157,38 @@ static int open_existing(AgentStore *s, const AgentSecretConfig *sc, cJSON *o, S
     return 0;
 }
 
+/*
+ * A missing envelope on a VM that had one means lost state: a new key would
+ * orphan whatever the old one encrypted (a disk formatted with it), so boot
+ * creates secrets only where the configuration asks for first-boot
+ * provisioning.
+ */
+static int refuse_create(const AgentSecretConfig *sc, const char *path, cJSON *o) {
+    json_add_string(o, "action", "missing");
+    json_add_string(o, "error", "envelope missing and create = no");
+    return log_error_errno(-ENOKEY,
+                           "'%s': its envelope %s is missing and [secret %s] create = no (a VM "
+                           "that had this secret has lost it, and a new one would orphan what the "
+                           "old one encrypted): restore the envelope; to make a new secret on "
+                           "purpose, run 'cvm-agent seal --name %s' or set create = yes for "
+                           "first-boot provisioning",
+                           sc->name, path, sc->name, sc->name);
+}
+
 static int boot_one(AgentStore *s, const AgentSecretConfig *sc, cJSON *o) {
     _cleanup_secret_ SecretBuf *secret = NULL;
     _cleanup_free_ char *path = store_envelope_path(s->store, sc->name);
-    bool exists = path && access(path, F_OK) == 0;
     int r;
+    if (!path)
+        return -ENOMEM;
+    /* anything but "no such file" (EACCES, EIO) is left to the open to report */
+    bool exists = access(path, F_OK) == 0 || errno != ENOENT;
     json_add_string(o, "name", sc->name);
+    if (!exists && !sc->ephemeral && !sc->create)
+        return refuse_create(sc, path, o);
     if (sc->ephemeral || !exists) {
         if (!sc->ephemeral)
-            log_notice("'%s' does not exist yet: creating it", sc->name);
+            log_notice("'%s' does not exist yet: creating it (create = yes)", sc->name);
         r = seal_new(s, sc, &secret);
         json_add_string(o, "action", sc->ephemeral ? "regenerated" : "created");
     } else {
@@ -206,7 +229,7 @@ static int boot_all(AgentContext *ctx, cJSON *arr, bool *nonpersisted) {
             *nonpersisted = true;
         if (r < 0 && (int)cvm_exit_from_errno(r) > worst)
             worst = (int)cvm_exit_from_errno(r);
-        if (r < 0)
+        if (r < 0 && !cJSON_HasObjectItem(o, "error"))
             json_add_string(o, "error", store_last_error(s.store));
     }
     agent_store_done(&s);

@@ -165,7 +165,7 @@ static int set_string(char **field, const char *value) {
     return 0;
 }
 
-/* [secret NAME] target/reseal/ephemeral/mode/pcrs */
+/* [secret NAME] target/reseal/ephemeral/create/mode/pcrs */
 static int set_secret_key(AgentConfig *cfg, const char *name, const char *key, const char *value,
                           char *err, size_t errlen) {
     AgentSecretConfig *sc = secret_section(cfg, name);
@@ -181,8 +181,11 @@ static int set_secret_key(AgentConfig *cfg, const char *name, const char *key, c
                    -EINVAL;
         return set_string(&sc->target, value);
     }
-    if (streq(key, "reseal") || streq(key, "ephemeral")) {
-        int r = parse_bool(value, streq(key, "reseal") ? &sc->reseal : &sc->ephemeral);
+    if (streq(key, "reseal") || streq(key, "ephemeral") || streq(key, "create")) {
+        bool *field = streq(key, "reseal")      ? &sc->reseal
+                      : streq(key, "ephemeral") ? &sc->ephemeral
+                                                : &sc->create;
+        int r = parse_bool(value, field);
         if (r < 0)
             snprintf(err, errlen, "'[secret %s] %s' wants yes or no, not '%s'", name, key, value);
         return r;
@@ -197,7 +200,8 @@ static int set_secret_key(AgentConfig *cfg, const char *name, const char *key, c
     if (streq(key, "pcrs"))
         return set_string(&sc->pcrs, value);
     snprintf(err, errlen,
-             "unknown key '%s' in section '[secret %s]' (target, reseal, ephemeral, mode, pcrs)",
+             "unknown key '%s' in section '[secret %s]' (target, reseal, ephemeral, create, "
+             "mode, pcrs)",
              key, name);
     return -EINVAL;
 }

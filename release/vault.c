@@ -128,20 +128,26 @@ static char *key_url(const KeyRef *key, const char *suffix, const char *api_vers
     return url;
 }
 
-int vault_get_key(const HttpConfig *http, const KeyRef *key, const char *api_version,
-                  const char *bearer, cJSON **ret, VaultError *err) {
-    _cleanup_free_ char *url = key_url(key, "", api_version);
+/* GET url, a JSON answer; not_json is err->message when it is not JSON. */
+static int vault_get_url(const HttpConfig *http, const char *url, const char *bearer,
+                         const char *not_json, cJSON **ret, VaultError *err) {
     HttpResponse resp = {0};
-    if (!url)
-        return -ENOMEM;
     int r = vault_call(http, "GET", url, bearer, NULL, &resp, err);
     if (r < 0)
         return r;
     r = json_parse(resp.body, resp.body_len, ret);
     http_response_done(&resp);
     if (r < 0)
-        snprintf(err->message, sizeof(err->message), "the key's metadata is not JSON");
+        snprintf(err->message, sizeof(err->message), "%s", not_json);
     return r < 0 ? -EPROTO : 0;
+}
+
+int vault_get_key(const HttpConfig *http, const KeyRef *key, const char *api_version,
+                  const char *bearer, cJSON **ret, VaultError *err) {
+    _cleanup_free_ char *url = key_url(key, "", api_version);
+    if (!url)
+        return -ENOMEM;
+    return vault_get_url(http, url, bearer, "the key's metadata is not JSON", ret, err);
 }
 
 int vault_release(const HttpConfig *http, const KeyRef *key, const char *api_version,
@@ -175,19 +181,6 @@ int vault_bundle_policy(const cJSON *bundle, cJSON **ret) {
     if (!data)
         return -ENOENT;
     return release_policy_parse(data, strlen(data), ret, NULL);
-}
-
-static int vault_get_url(const HttpConfig *http, const char *url, const char *bearer, cJSON **ret,
-                         VaultError *err) {
-    HttpResponse resp = {0};
-    int r = vault_call(http, "GET", url, bearer, NULL, &resp, err);
-    if (r < 0)
-        return r;
-    r = json_parse(resp.body, resp.body_len, ret);
-    http_response_done(&resp);
-    if (r < 0)
-        snprintf(err->message, sizeof(err->message), "the vault's answer is not JSON");
-    return r < 0 ? -EPROTO : 0;
 }
 
 /* The version of the page's newest enabled entry into *best, when newer than
@@ -238,7 +231,7 @@ int vault_newest_version(const HttpConfig *http, const KeyRef *key, const char *
             r = -EPROTO;
             break;
         }
-        r = vault_get_url(http, url, bearer, &page, err);
+        r = vault_get_url(http, url, bearer, "the vault's answer is not JSON", &page, err);
         if (r < 0)
             break;
         r = pick_newest(page, &best, &best_created);
@@ -268,5 +261,5 @@ int vault_rotation_policy(const HttpConfig *http, const KeyRef *key, const char 
     if (asprintf(&url, "%s/keys/%s/rotationpolicy?api-version=%s", key->vault, key->name,
                  api_version) < 0)
         return -ENOMEM;
-    return vault_get_url(http, url, bearer, ret, err);
+    return vault_get_url(http, url, bearer, "the vault's answer is not JSON", ret, err);
 }

@@ -18,6 +18,7 @@ packages=(
     e2fsprogs
     gcc
     git
+    groff-base
     iproute2
     libcjson-dev
     libclang-rt-14-dev
@@ -28,6 +29,7 @@ packages=(
     libtss2-dev
     lintian
     make
+    man-db
     mmdebstrap
     openssl
     ovmf

@@ -55,6 +55,7 @@ boot-deadline = 20s
 [secret db]
 target = file:$TEST_DIR/run/db.key
 [secret disk]
+create = yes
 target = file:$TEST_DIR/run/disk.key
 CONF
 B=(-c "$TEST_DIR/boot.conf")

@@ -53,11 +53,13 @@ cat >>boot.conf <<CONF
 [store]
 credstore = $TEST_DIR/credstore
 [secret disk]
+create = yes
 target = file:$TEST_DIR/run/cvm-agent/disk.key
 [secret eph]
 ephemeral = yes
 target = credential
 [secret keyscript]
+create = yes
 mode = cmk-only
 target = stdout
 CONF

@@ -4,33 +4,8 @@
 # the secret store with release/ as its key provider, end to end.
 # Expects SIM_VAULT and SIM_TEE; with SECRETS_SIM_SETUP_ONLY=1 it only brings the
 # platform up and defines the helpers (secrets-hygiene.sh).
-. "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
-require_cmd swtpm tpm2_startup tpm2_pcrextend openssl
-[ -x "$PYTHON" ] || skip "$PYTHON not found"
-"$PYTHON" -c 'import cryptography' 2>/dev/null || skip "python3-cryptography not installed"
-export PYTHONDONTWRITEBYTECODE=1
-SIMDIR=$CVM_SRCDIR/tests/sim
-export CVM_SIM_DIR=$TEST_DIR/sim
-HELPER=("$PYTHON" "$SIMDIR/sim-release-helper.py")
-"$PYTHON" "$SIMDIR/cvm-sim" up --dir "$CVM_SIM_DIR" --tee "$SIM_TEE" --vault "$SIM_VAULT" >"$TEST_DIR/up.txt" 2>&1 ||
-    fail "cvm-sim up failed: $(tail -5 "$TEST_DIR/up.txt")"
-on_exit '"$PYTHON" "$SIMDIR/cvm-sim" down --dir "$CVM_SIM_DIR" >/dev/null 2>&1'
-. "$CVM_SIM_DIR/env"
-echo "cvm-sim: $SIM_VAULT, $SIM_TEE"
-ep() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$CVM_SIM_DIR/endpoints.json" "$1"; }
-KEY_V1=$(ep key_url)
-STATE=$TEST_DIR/state
+. "${CVM_SRCDIR:-$(dirname "$0")/../..}/tests/integration/secrets-sim-env.sh"
 ENV_=$STATE/secrets/db.json
-cd "$TEST_DIR"
-A=(-o http.timeout=2s -o http.attempts=2 -o http.backoff=100ms -o http.deadline=6s -o "agent.state-dir=$STATE")
-fault() { "$PYTHON" "$SIMDIR/cvm-sim" fault --dir "$CVM_SIM_DIR" "$@" >/dev/null; }
-# run NAME WANT CMD...: agent CMD into out.NAME / err.NAME, exit WANT
-run() {
-    local name=$1 want=$2 rc=0
-    shift 2
-    agent "${A[@]}" "$@" >"out.$name" 2>"err.$name" || rc=$?
-    [ "$rc" -eq "$want" ] || { cat "out.$name" "err.$name" >&2; fail "$name: '$*' exited $rc, expected $want"; }
-}
 # a simulated kernel update: an event on PCR 4 in the TCG log and the extend of
 # both banks, so the MAA's replay still matches and attestation succeeds
 kernel_update() {
@@ -140,10 +115,9 @@ cmp -s secret.bin u8.bin || fail "after the MAA came back: other bytes"
 pass_msg "PCR 4 extended (logged): unseal re-authorizes (one line naming PCR 4, approval changed, same bytes); with the MAA down it fails (exit $rc) and the envelope is byte-identical"
 
 
-# --- boot: [secret NAME] sections delivered to a file (0600), a credential
-# store and stdout; an ephemeral secret differs every boot; READY=1 to systemd
-cp "$CVM_SIM_DIR/agent.conf" boot.conf
-cat >>boot.conf <<CONF
+# --- boot: a missing envelope is created only with create = yes
+cp "$CVM_SIM_DIR/agent.conf" boot0.conf
+cat >>boot0.conf <<CONF
 [store]
 credstore = $TEST_DIR/credstore
 boot-deadline = 60s
@@ -156,6 +130,22 @@ target = credential
 mode = cmk-only
 target = stdout
 CONF
+rc=0
+agent -c "$TEST_DIR/boot0.conf" "${A[@]}" boot >boot0.out 2>err.boot0 || rc=$?
+[ "$rc" = 4 ] || { cat err.boot0 >&2; fail "boot with missing envelopes and no create = yes exited $rc, not 4"; }
+for s in disk cmk; do
+    grep -q "'$s': its envelope $STATE/secrets/$s.json is missing and \[secret $s\] create = no" err.boot0 ||
+        fail "the refusal does not name the envelope of '$s' and the setting: $(cat err.boot0)"
+    [ ! -e "$STATE/secrets/$s.json" ] || fail "'$s' was created without create = yes"
+done
+[ ! -e run/cvm-agent/disk.key ] && [ ! -s boot0.out ] || fail "a secret was delivered without its envelope"
+[ "$(stat -c %s credstore/eph)" = 64 ] || fail "the ephemeral secret was not delivered beside the refusals"
+pass_msg "boot without create = yes: exit 4 naming each missing envelope and the setting, nothing created; the ephemeral secret still delivered"
+
+# --- boot: [secret NAME] sections delivered to a file (0600), a credential
+# store and stdout; an ephemeral secret differs every boot; READY=1 to systemd
+sed 's/^\[secret \(disk\|cmk\)\]$/&\ncreate = yes/' boot0.conf >boot.conf
+[ "$(grep -c '^create = yes$' boot.conf)" = 2 ] || fail "boot.conf: $(cat boot.conf)"
 B=(-c "$TEST_DIR/boot.conf" "${A[@]}")
 rc=0
 agent "${B[@]}" boot >boot1.out 2>err.boot1 || rc=$?
@@ -180,7 +170,19 @@ cmp -s disk.1 run/cvm-agent/disk.key && cmp -s boot1.out boot2.out || fail "a se
 agent "${B[@]}" unseal --name disk --out - 2>/dev/null | cmp -s - disk.1 || fail "unseal and boot disagree"
 pass_msg "boot: file target 0600, credential store 0600, stdout (keyscript); the same bytes on the next boot, a new ephemeral secret, READY=1 on NOTIFY_SOCKET"
 
-for bad in "target = tape" "colour = red" "reseal = maybe" "mode = tpm-only"; do
+# the state lost after the first boot: without create = yes nothing replaces it
+mv "$STATE/secrets/disk.json" disk.json.saved
+rc=0
+agent -c "$TEST_DIR/boot0.conf" "${A[@]}" boot >boot-lost.out 2>err.boot-lost || rc=$?
+[ "$rc" = 4 ] && grep -q "disk.json is missing and \[secret disk\] create = no" err.boot-lost ||
+    fail "a lost envelope: exit $rc, $(cat err.boot-lost)"
+[ ! -e "$STATE/secrets/disk.json" ] || fail "a new 'disk' replaced the lost one"
+mv disk.json.saved "$STATE/secrets/disk.json"
+agent "${B[@]}" boot >/dev/null 2>err.boot-back || fail "boot with the envelope restored: $(cat err.boot-back)"
+cmp -s disk.1 run/cvm-agent/disk.key || fail "the restored envelope delivered other bytes"
+pass_msg "an envelope lost after the first boot: exit 4 and no new secret; restored, the same bytes"
+
+for bad in "target = tape" "colour = red" "reseal = maybe" "create = maybe" "mode = tpm-only"; do
     { cat "$CVM_SIM_DIR/agent.conf"; printf '[secret x]\n%s\n' "$bad"; } >bad.conf
     rc=0
     agent -c "$TEST_DIR/bad.conf" boot >out.badconf 2>err.badconf || rc=$?

@@ -17,7 +17,9 @@ Faults (see FAULT_CATALOG) are switchable at run time, per service:
     {"NAME": {args}}), re-read whenever it changes; this is the only way to
     bring back a service that is "down" in refused mode (its port is closed).
 Every fault takes optional common args: "path" (apply only to request paths
-starting with it) and "count" (apply to that many requests, then clear).
+starting with it), "after" (let that many of those requests through first)
+and "count" (apply to that many requests, then clear).  "stall" with
+after=N-1 holds exactly the Nth request: a test kills its client mid-exchange.
 
 Generic faults (down, slow, throttle, server_error, malformed) are applied
 here for every endpoint; the service-specific ones (wrong_signature,
@@ -52,6 +54,8 @@ FAULT_CATALOG = {
     "server_error": "args.status (500 default, or 503) with the service's error body; "
                     "args.retry_after adds Retry-After",
     "malformed": "the service's answer with its body truncated and garbled",
+    "stall": "hold the request unanswered (after logging a 'stalled' event) until the fault "
+             "is cleared or args.seconds (default 60) pass, then answer it normally",
     "wrong_signature": "tokens / JWS / certificates the service signs carry a bad signature",
     "expired_token": "tokens the service issues are already expired",
     "wrong_nonce": "tokens the service issues echo a different nonce",
@@ -231,6 +235,24 @@ class FaultTable:
             else:
                 self._table.pop(name, None)
             self._store()
+
+    def admit(self, path):
+        """The faults that apply to one request to PATH: a snapshot without
+        those still letting requests through ("after"), whose counters this
+        request counts down (atomically, so concurrent requests each count)."""
+        with self._lock:
+            self._reload()
+            changed = False
+            snap = {}
+            for n, a in self._table.items():
+                if _applies(a, path) and _num(a, "after", 0) >= 1:
+                    a["after"] = int(_num(a, "after", 0)) - 1
+                    changed = True
+                    continue
+                snap[n] = dict(a)
+            if changed:
+                self._store()
+            return snap
 
     def consume(self, names):
         """One request was affected by NAMES: count down those with a count."""
@@ -414,7 +436,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if req.path.startswith("/_sim/"):
             self._send(sim.control(req), t0, req, [])
             return
-        snap = sim.faults.snapshot()
+        snap = sim.faults.admit(req.path)
         _ctx.table, _ctx.snapshot, _ctx.path, _ctx.hits = sim.faults, snap, req.path, set()
         try:
             resp = self._apply_faults(sim, req, snap)
@@ -442,6 +464,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
         if on("down"):
             return None
+        if on("stall"):
+            sim.stall(req, snap["stall"])
         if on("slow"):
             time.sleep(_num(snap["slow"], "seconds", 5))
         if on("throttle"):
@@ -614,6 +638,16 @@ class SimServer:
             return list(self._recent)
 
     # -- faults -----------------------------------------------------------
+
+    def stall(self, req, args):
+        """Holds REQ while "stall" is set (at most args.seconds): the
+        'stalled' event tells a test the request arrived and is held."""
+        self.log_event({"event": "stalled", "method": req.method, "target": req.target})
+        end = time.monotonic() + _num(args, "seconds", 60)
+        while time.monotonic() < end and not self._stopping.is_set():
+            if "stall" not in self.faults.snapshot():
+                return
+            time.sleep(0.02)
 
     def fault_error(self, status, retry_after=None):
         h = {}

@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -776,6 +777,40 @@ class FaultTests(unittest.TestCase):
         self.assertEqual([self.get()[0] for _ in range(3)], [429, 429, 200])
         set_fault("vault", "throttle", path="/keys/otherkey")
         self.assertEqual(self.get()[0], 200)
+
+    def test_after(self):
+        set_fault("vault", "throttle", after=2, count=1)
+        self.assertEqual([self.get()[0] for _ in range(4)], [200, 200, 429, 200])
+        set_fault("vault", "throttle", after=1, path="/keys/otherkey")
+        self.assertEqual([self.get()[0] for _ in range(2)], [200, 200])
+        self.assertEqual(S["vault"].faults.snapshot()["throttle"]["after"], 1)
+
+    def test_stall(self):
+        log = os.path.join(S["dir"], "vault.log")
+
+        def stalled():
+            with open(log, encoding="utf-8") as f:
+                return sum(json.loads(line).get("event") == "stalled" for line in f)
+
+        before = stalled()
+        set_fault("vault", "stall", after=1)
+        self.assertEqual(self.get()[0], 200)  # the first passes
+        got = []
+        t = threading.Thread(target=lambda: got.append(self.get()[0]), daemon=True)
+        t.start()
+        end = time.monotonic() + 5
+        while stalled() == before and time.monotonic() < end:
+            time.sleep(0.02)
+        self.assertEqual(stalled(), before + 1, "no 'stalled' event logged")
+        t.join(0.5)
+        self.assertTrue(t.is_alive(), "the second request was answered during the stall")
+        clear_faults("vault")
+        t.join(5)
+        self.assertEqual(got, [200])
+        set_fault("vault", "stall", seconds=0.3)  # the cap: answered after it
+        t0 = time.monotonic()
+        self.assertEqual(self.get()[0], 200)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.3)
 
     def test_slow(self):
         set_fault("vault", "slow", seconds=1.2)
