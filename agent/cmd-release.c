@@ -335,7 +335,7 @@ static int release_and_verify(ReleaseRun *run) {
     int r = vault_release(&run->http, &run->key, run->api_version, (const char *)run->bearer->data,
                           run->token, run->enc, run->o->nonce, &body, &len, &verr);
     if (r < 0)
-        return agent_vault_failure("the vault refused the release", r, &verr);
+        return agent_vault_failure("the key release at the vault failed", r, &verr);
     r = release_trust_load(run->ctx->cfg.keyvault_signer_ca, &roots);
     if (r < 0)
         return r;
