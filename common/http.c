@@ -16,6 +16,7 @@
 #include "json.h"
 #include "log.h"
 #include "secbuf.h"
+#include "timing.h"
 
 #define IMDS_HOST "169.254.169.254"
 
@@ -175,7 +176,9 @@ static int perform_once(const HttpConfig *cfg, const HttpRequest *req, uint64_t 
     if (!streq(method, "GET") && !(streq(method, "POST") && req->body))
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 
+    uint64_t sent = timing_now_ns();
     a->curl_rc = curl_easy_perform(curl);
+    timing_add(TIMING_ENDPOINT, timing_now_ns() - sent);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
     char *ct = NULL;
     if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)

@@ -223,10 +223,14 @@ static int open_steps(TpmContext *t, const char *tcti) {
     r = check_device_node(t, tcti);
     if (r < 0)
         return r;
-    rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
-    if (rc != TSS2_RC_SUCCESS) {
-        t->tcti = NULL;
+    TSS2_TCTI_CONTEXT *loaded = NULL;
+    rc = Tss2_TctiLdr_Initialize(tcti, &loaded);
+    if (rc != TSS2_RC_SUCCESS)
         return fail_rc(t, rc, "Tss2_TctiLdr_Initialize('%s')", tcti ? tcti : "default");
+    t->tcti = tpm_timed_tcti_new(loaded);
+    if (!t->tcti) {
+        Tss2_TctiLdr_Finalize(&loaded);
+        return fail_msg(t, -ENOMEM, "out of memory");
     }
     rc = Esys_Initialize(&t->esys, t->tcti, NULL);
     if (rc != TSS2_RC_SUCCESS) {
@@ -267,8 +271,7 @@ TpmContext *tpm_close(TpmContext *t) {
         return NULL;
     if (t->esys)
         Esys_Finalize(&t->esys);
-    if (t->tcti)
-        Tss2_TctiLdr_Finalize(&t->tcti);
+    tpm_timed_tcti_free(t->tcti);
     free(t);
     return NULL;
 }
