@@ -18,7 +18,7 @@ typedef enum {
 } TimingKind;
 
 typedef struct TimingReport {
-    double wall_ms;             /* since timing_start() */
+    double wall_ms; /* since timing_start() */
     double cpu_user_ms, cpu_sys_ms;
     double tpm_ms, endpoint_ms; /* accumulated */
     unsigned tpm_commands, endpoint_requests;

@@ -424,7 +424,7 @@ static int hash_cert(EVP_MD_CTX *md, X509 *cert, int64_t *from, int64_t *until) 
 }
 
 static int hash_certs(EVP_MD_CTX *md, STACK_OF(X509) * certs, int64_t *from, int64_t *until) {
-    int num = sk_X509_num(certs); /* -1 for NULL */
+    int num = sk_X509_num(certs);             /* -1 for NULL */
     uint32_t n = num > 0 ? (uint32_t)num : 0; /* the count separates chain from anchors */
     if (EVP_DigestUpdate(md, &n, sizeof(n)) != 1)
         return -ENOMEM;
@@ -502,8 +502,11 @@ static int check_chain_and_crl(const SnpVerifyInput *in, SnpVerifyResult *res) {
     if (!cacheable || (in->crl && in->crl->crl && !res->crl_checked))
         return 0; /* a skipped CRL check is warned about on every run */
     ChainVerdict *slot = &chain_cache[chain_cache_next++ % CHAIN_CACHE_SIZE];
-    *slot = (ChainVerdict){.used = true, .valid_from = from, .valid_until = until,
-                           .pinned_root = res->pinned_root, .crl_checked = res->crl_checked};
+    *slot = (ChainVerdict){.used = true,
+                           .valid_from = from,
+                           .valid_until = until,
+                           .pinned_root = res->pinned_root,
+                           .crl_checked = res->crl_checked};
     memcpy(slot->key, key, sizeof(slot->key));
     memcpy(slot->root_fp, res->root_fp, sizeof(slot->root_fp));
     return 0;
