@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "common/http.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/secbuf.h"
@@ -253,6 +254,7 @@ int main(int argc, char **argv) {
     if (r < 0)
         log_warning_errno(r, "cannot make the process non-dumpable, continuing: %m");
     r = run(argc, argv);
+    http_cleanup();
     if (fflush(stdout) != 0 && r == CVM_EXIT_OK)
         r = CVM_EXIT_PLATFORM;
     return r;

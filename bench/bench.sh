@@ -87,6 +87,11 @@ PYTHONDONTWRITEBYTECODE=1 "$PYTHON" "$SIMDIR/cvm-sim" up --dir "$SIM" --tee snp 
     >"$TEST_DIR/sim-up.txt" 2>&1 || fail "cvm-sim up failed: $(tail -5 "$TEST_DIR/sim-up.txt")"
 on_exit '"$PYTHON" "$SIMDIR/cvm-sim" down --dir "$SIM" >/dev/null 2>&1'
 sim_tcti=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["tcti"])' "$SIM/endpoints.json")
+# the TLS roots as in production (Debian's bundle, ~140 roots, parsed once
+# per run) plus the emulators' test CA
+sys_bundle=/etc/ssl/certs/ca-certificates.crt
+[ -r "$sys_bundle" ] || skip "$sys_bundle not found (Debian package ca-certificates)"
+cat "$sys_bundle" "$SIM/pki/tls-ca.pem" >ca-bundle.pem
 cp "$SIM/agent.conf" boot.conf
 cat >>boot.conf <<CONF
 [store]
@@ -97,7 +102,8 @@ pcrs = sha256:0,7
 CONF
 # what clevis' tpm2-tools calls leave loaded: objects, and sessions
 flush_all() { tpm2_flushcontext -t && tpm2_flushcontext -s && tpm2_flushcontext -l; }
-sim_agent() { CVM_AGENT_TCTI=$sim_tcti "$CVM_AGENT" -c "$TEST_DIR/boot.conf" "$@"; }
+G_OPTS=(-c "$TEST_DIR/boot.conf" -o "http.ca-bundle=$TEST_DIR/ca-bundle.pem")
+sim_agent() { CVM_AGENT_TCTI=$sim_tcti "$CVM_AGENT" "${G_OPTS[@]}" "$@"; }
 # requests THIM (IMDS /metadata/THIM/) and KDS answered so far
 thim_kds_requests() {
     "$PYTHON" - "$SIM/logs" <<'PY'
@@ -135,7 +141,7 @@ for i in $(seq 1 "$runs"); do
     echo "# run $i/$runs" >&2
     # boot, warm cache
     before=$(thim_kds_requests)
-    CVM_AGENT_TCTI=$sim_tcti /usr/bin/time -f %M -o rss.txt "$CVM_AGENT" -c "$TEST_DIR/boot.conf" \
+    CVM_AGENT_TCTI=$sim_tcti /usr/bin/time -f %M -o rss.txt "$CVM_AGENT" "${G_OPTS[@]}" \
         --timings boot --json >boot.json 2>boot.err || fail "boot failed: $(cat boot.err)"
     cmp -s disk.0 run/disk.key || fail "boot delivered other bytes"
     boot_req+=($(($(thim_kds_requests) - before)))
