@@ -11,8 +11,8 @@
 #include "common/timing.h"
 
 static uint64_t start_ns;
-static uint64_t total_ns[_TIMING_KIND_MAX];
-static unsigned counts[_TIMING_KIND_MAX];
+static uint64_t total_ns[TIMING_N_KINDS];
+static unsigned counts[TIMING_N_KINDS];
 
 uint64_t timing_now_ns(void) {
     struct timespec ts;
@@ -25,7 +25,7 @@ void timing_start(void) {
 }
 
 void timing_add(TimingKind kind, uint64_t ns) {
-    if ((unsigned)kind >= _TIMING_KIND_MAX)
+    if ((unsigned)kind >= TIMING_N_KINDS)
         return;
     total_ns[kind] += ns;
     counts[kind]++;

@@ -14,7 +14,7 @@
 typedef enum {
     TIMING_TPM,      /* TPM commands: transmit until the response is read */
     TIMING_ENDPOINT, /* HTTP attempts: curl_easy_perform() */
-    _TIMING_KIND_MAX,
+    TIMING_N_KINDS,
 } TimingKind;
 
 typedef struct TimingReport {
