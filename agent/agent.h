@@ -39,6 +39,7 @@ typedef struct AgentConfig {
     char *tcti;
     char *state_dir;
     char *log_level;
+    bool timings; /* print where the run's time went (--timings) */
     /* [http] */
     char *ca_bundle;
     uint64_t tpm_busy_timeout_ms; /* bound on retrying a busy TPM, per command */
@@ -124,6 +125,12 @@ int agent_print_json(const cJSON *obj);
 /* Prints obj as text on stdout: one "key: value" line per leaf, nested keys
  * joined with dots, arrays on one line. */
 void agent_print_text(const cJSON *obj);
+/* With on, agent_print_json() adds a "timings" object (agent_timings_json). */
+void agent_output_set_timings(bool on);
+/* The run's timings so far (common/timing.h) as a JSON object under "timings". */
+int agent_timings_json(cJSON *obj);
+/* The same as one line on stderr. */
+void agent_timings_print(void);
 
 /* Subcommands, one file each (agent/cmd-*.c). */
 int cmd_report(AgentContext *ctx, int argc, char **argv);

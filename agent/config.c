@@ -43,6 +43,7 @@ static const ConfigKey config_keys[] = {
     KEY("agent", "state-dir", KEY_STRING, state_dir),
     KEY("agent", "log-level", KEY_STRING, log_level),
     KEY("agent", "tpm-busy-timeout", KEY_DURATION, tpm_busy_timeout_ms),
+    KEY("agent", "timings", KEY_BOOL, timings),
     KEY("http", "ca-bundle", KEY_STRING, ca_bundle),
     KEY("http", "timeout", KEY_DURATION, http_timeout_ms),
     KEY("http", "deadline", KEY_DURATION, http_deadline_ms),

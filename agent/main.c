@@ -12,10 +12,12 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "common/http.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/secbuf.h"
 #include "tpm/tpm.h"
+#include "common/timing.h"
 
 /* The command table, sorted; a command is listed only once it works. */
 static const AgentCommand commands[] = {
@@ -59,6 +61,7 @@ static void usage(FILE *f) {
                "  -v, --verbose          more messages (repeatable)\n"
                "  -q, --quiet            errors only\n"
                "      --log-level LEVEL  error, warning, notice, info or debug\n"
+               "      --timings          print wall, CPU, TPM and endpoint time at the end\n"
                "  -h, --help [COMMAND]   this help, or a command's\n"
                "      --version          print the version\n"
                "\n"
@@ -90,12 +93,12 @@ typedef struct GlobalOptions {
     const char *config_path, *tcti, *state_dir, *log_level;
     const char **overrides; /* -o, NULL-terminated */
     int verbosity;          /* -1 quiet, 0 default, >0 verbose */
-    bool help;
+    bool help, timings;
 } GlobalOptions;
 
 /* 0 to go on, 1 when done (--version), or a CvmExit > 1 (logged). */
 static int parse_global_options(int argc, char **argv, GlobalOptions *g) {
-    enum { OPT_STATE_DIR = 0x100, OPT_LOG_LEVEL, OPT_VERSION };
+    enum { OPT_STATE_DIR = 0x100, OPT_LOG_LEVEL, OPT_VERSION, OPT_TIMINGS };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"tcti", required_argument, NULL, 'T'},
@@ -105,6 +108,7 @@ static int parse_global_options(int argc, char **argv, GlobalOptions *g) {
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"timings", no_argument, NULL, OPT_TIMINGS},
         {NULL, 0, NULL, 0},
     };
     size_t n_overrides = 0;
@@ -119,6 +123,7 @@ static int parse_global_options(int argc, char **argv, GlobalOptions *g) {
         case 'v': g->verbosity++; break;
         case 'q': g->verbosity = -1; break;
         case OPT_LOG_LEVEL: g->log_level = optarg; break;
+        case OPT_TIMINGS: g->timings = true; break;
         case 'h': g->help = true; break;
         case OPT_VERSION: printf("cvm-agent %s\n", PACKAGE_VERSION); return 1;
         default: /* getopt named the bad option */
@@ -158,6 +163,8 @@ static int configure(AgentContext *ctx, const GlobalOptions *g) {
         free(ctx->cfg.tcti);
         ctx->cfg.tcti = strdup(tcti);
     }
+    if (g->timings)
+        ctx->cfg.timings = true;
     if (g->state_dir) {
         free(ctx->cfg.state_dir);
         ctx->cfg.state_dir = strdup(g->state_dir);
@@ -237,16 +244,22 @@ static int run(int argc, char **argv) {
     int cmd_argc = argc - optind;
     char **cmd_argv = argv + optind;
     optind = 0; /* GNU getopt: full reinitialisation for the command's parse */
-    return cmd->run(&ctx, cmd_argc, cmd_argv);
+    agent_output_set_timings(ctx.cfg.timings);
+    rc = cmd->run(&ctx, cmd_argc, cmd_argv);
+    if (ctx.cfg.timings)
+        agent_timings_print();
+    return rc;
 }
 
 int main(int argc, char **argv) {
+    timing_start();
     log_open();
     json_init();
     int r = process_harden();
     if (r < 0)
         log_warning_errno(r, "cannot make the process non-dumpable, continuing: %m");
     r = run(argc, argv);
+    http_cleanup();
     if (fflush(stdout) != 0 && r == CVM_EXIT_OK)
         r = CVM_EXIT_PLATFORM;
     return r;

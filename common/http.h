@@ -72,6 +72,8 @@ int http_request(const HttpConfig *cfg, const HttpRequest *req, HttpResponse *re
 
 void http_response_done(HttpResponse *r);
 void http_error_done(HttpError *e);
+/* Frees the process's libcurl handle (kept between requests for its CA cache). */
+void http_cleanup(void);
 /* One line for a log message, e.g. "HTTP 403 Forbidden: AccessDenied: ..." (static buffer). */
 const char *http_error_string(const HttpError *e);
 

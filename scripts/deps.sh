@@ -1,7 +1,9 @@
 #!/bin/bash
 # Installs what cvm-agent needs to build, test and run its demo on Debian 12.
 # As root it installs the missing packages with apt-get; otherwise it prints
-# the exact command to run. Usage: scripts/deps.sh [--check]
+# the exact command to run. Usage: scripts/deps.sh [--check] [--bench]
+# (--bench adds what `make bench` compares against: clevis' tpm2 pin and
+# /usr/bin/time; the tests do not need them)
 set -euo pipefail
 
 packages=(
@@ -48,6 +50,15 @@ packages=(
     valgrind
 )
 
+check_only=
+for arg in "$@"; do
+    case $arg in
+    --check) check_only=yes ;;
+    --bench) packages+=(clevis clevis-tpm2 time) ;;
+    *) echo "usage: scripts/deps.sh [--check] [--bench]" >&2 && exit 2 ;;
+    esac
+done
+
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
@@ -59,7 +70,7 @@ if [ ${#missing[@]} -eq 0 ]; then
     echo "deps: all ${#packages[@]} packages installed"
     exit 0
 fi
-if [ "${1:-}" = "--check" ]; then
+if [ -n "$check_only" ]; then
     echo "deps: missing: ${missing[*]}"
     exit 1
 fi

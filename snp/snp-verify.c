@@ -367,14 +367,157 @@ static int check_tcb_and_chip(const SnpReport *r, SnpVerifyResult *res) {
     return 0;
 }
 
-int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
+/* ---- the chain's verdict, cached ---- */
+
+/*
+ * The chain signer -> ASK/ASVK -> ARK costs two RSA-4096 verifications and an
+ * X509 store, more than the report's own ECDSA signature; a verifier checking
+ * many reports of one chip repeats it for the same certificates. A successful
+ * verdict (chain and CRL) is kept in-process under a SHA-256 of everything it
+ * depends on: the product, the exact DER of the signer, of every chain
+ * certificate and anchor, the CRL's DER and whether it is required. It is
+ * reused only for a verification time inside the interval where all those
+ * certificates are valid and the CRL is current. Failures and verdicts whose
+ * CRL check was skipped with a warning are never kept.
+ */
+#define CHAIN_CACHE_SIZE 8
+
+typedef struct ChainVerdict {
+    bool used;
+    uint8_t key[32];
+    int64_t valid_from, valid_until; /* inclusive, as OpenSSL's validity check */
+    bool pinned_root, crl_checked;
+    char root_fp[65];
+} ChainVerdict;
+
+static ChainVerdict chain_cache[CHAIN_CACHE_SIZE];
+static unsigned chain_cache_next, chain_cache_hits, chain_cache_misses;
+
+void snp_verify_cache_clear(void) {
+    memset(chain_cache, 0, sizeof(chain_cache));
+    chain_cache_next = chain_cache_hits = chain_cache_misses = 0;
+}
+
+void snp_verify_cache_stats(unsigned *hits, unsigned *misses) {
+    *hits = chain_cache_hits;
+    *misses = chain_cache_misses;
+}
+
+/* Narrows [*from, *until] to cert's validity; -EBADMSG when unreadable. */
+static int narrow_to_cert(X509 *cert, int64_t *from, int64_t *until) {
+    int64_t nb, na;
+    if (crypto_asn1_time_to_epoch(X509_get0_notBefore(cert), &nb) < 0 ||
+        crypto_asn1_time_to_epoch(X509_get0_notAfter(cert), &na) < 0)
+        return -EBADMSG;
+    if (nb > *from)
+        *from = nb;
+    if (na < *until)
+        *until = na;
+    return 0;
+}
+
+static int hash_cert(EVP_MD_CTX *md, X509 *cert, int64_t *from, int64_t *until) {
+    uint8_t fp[32];
+    if (crypto_cert_fingerprint(cert, fp) < 0 || narrow_to_cert(cert, from, until) < 0)
+        return -EBADMSG;
+    return EVP_DigestUpdate(md, fp, sizeof(fp)) == 1 ? 0 : -ENOMEM;
+}
+
+static int hash_certs(EVP_MD_CTX *md, STACK_OF(X509) * certs, int64_t *from, int64_t *until) {
+    int num = sk_X509_num(certs);             /* -1 for NULL */
+    uint32_t n = num > 0 ? (uint32_t)num : 0; /* the count separates chain from anchors */
+    if (EVP_DigestUpdate(md, &n, sizeof(n)) != 1)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        if (hash_cert(md, sk_X509_value(certs, (int)i), from, until) < 0)
+            return -EBADMSG;
+    return 0;
+}
+
+/* The CRL's part: its DER, whether required, and the end of its currency
+ * (check_crl accepts a CRL issued after the verification time). */
+static int hash_crl(EVP_MD_CTX *md, const SnpCrl *crl, int64_t *until) {
+    uint8_t tag[2] = {crl != NULL, crl && crl->required}, fp[32];
+    unsigned len = 0;
+    if (EVP_DigestUpdate(md, tag, sizeof(tag)) != 1)
+        return -ENOMEM;
+    if (!crl || !crl->crl)
+        return EVP_DigestUpdate(md, "-", 1) == 1 ? 0 : -ENOMEM;
+    int64_t last, next;
+    const ASN1_TIME *next_t = X509_CRL_get0_nextUpdate(crl->crl);
+    if (X509_CRL_digest(crl->crl, EVP_sha256(), fp, &len) != 1 || len != sizeof(fp) ||
+        crypto_asn1_time_to_epoch(X509_CRL_get0_lastUpdate(crl->crl), &last) < 0 ||
+        (next_t ? crypto_asn1_time_to_epoch(next_t, &next) < 0
+                : __builtin_add_overflow(last, (int64_t)SNP_CRL_MAX_AGE, &next)))
+        return -EBADMSG;
+    if (next < *until)
+        *until = next;
+    return EVP_DigestUpdate(md, fp, sizeof(fp)) == 1 ? 0 : -ENOMEM;
+}
+
+/* The cache key of (in, product) and the interval the verdict holds in. */
+static int chain_cache_key(const SnpVerifyInput *in, SnpProduct product, uint8_t key[32],
+                           int64_t *from, int64_t *until) {
+    _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint32_t p = (uint32_t)product;
+    *from = INT64_MIN;
+    *until = INT64_MAX;
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(md, "snp-chain-v1", 12) != 1 || EVP_DigestUpdate(md, &p, sizeof(p)) != 1)
+        return -ENOMEM;
+    if (hash_cert(md, in->signer, from, until) < 0 || hash_certs(md, in->chain, from, until) < 0 ||
+        hash_certs(md, in->anchors, from, until) < 0 || hash_crl(md, in->crl, until) < 0)
+        return -EBADMSG;
+    return EVP_DigestFinal_ex(md, key, NULL) == 1 ? 0 : -ENOMEM;
+}
+
+static const ChainVerdict *chain_cache_find(const uint8_t key[32], int64_t at) {
+    for (size_t i = 0; i < CHAIN_CACHE_SIZE; i++) {
+        const ChainVerdict *v = &chain_cache[i];
+        if (v->used && memcmp(v->key, key, 32) == 0 && v->valid_from <= at && at <= v->valid_until)
+            return v;
+    }
+    return NULL;
+}
+
+/* The chain and the CRL, or a verdict kept for the same inputs. */
+static int check_chain_and_crl(const SnpVerifyInput *in, SnpVerifyResult *res) {
+    uint8_t key[32];
+    int64_t from, until;
     X509 *root = NULL;
+    bool cacheable = in->signer && chain_cache_key(in, res->product, key, &from, &until) == 0 &&
+                     from <= in->at && in->at <= until;
+    const ChainVerdict *v = cacheable ? chain_cache_find(key, in->at) : NULL;
+    if (v) {
+        chain_cache_hits++;
+        res->pinned_root = v->pinned_root;
+        res->crl_checked = v->crl_checked;
+        memcpy(res->root_fp, v->root_fp, sizeof(res->root_fp));
+        return 0;
+    }
+    chain_cache_misses++;
+    int k = check_chain(in, res, &root);
+    if (k < 0 || (k = check_crl(in, root, res)) < 0)
+        return k;
+    if (!cacheable || (in->crl && in->crl->crl && !res->crl_checked))
+        return 0; /* a skipped CRL check is warned about on every run */
+    ChainVerdict *slot = &chain_cache[chain_cache_next++ % CHAIN_CACHE_SIZE];
+    *slot = (ChainVerdict){.used = true,
+                           .valid_from = from,
+                           .valid_until = until,
+                           .pinned_root = res->pinned_root,
+                           .crl_checked = res->crl_checked};
+    memcpy(slot->key, key, sizeof(slot->key));
+    memcpy(slot->root_fp, res->root_fp, sizeof(slot->root_fp));
+    return 0;
+}
+
+int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res) {
     int k;
 
     memset(res, 0, sizeof(*res));
     if ((k = check_signer(r, in, res)) < 0 || (k = settle_product(r, res)) < 0 ||
-        (k = check_chain(in, res, &root)) < 0 || (k = check_crl(in, root, res)) < 0 ||
-        (k = check_tcb_and_chip(r, res)) < 0)
+        (k = check_chain_and_crl(in, res)) < 0 || (k = check_tcb_and_chip(r, res)) < 0)
         return k;
 
     _cleanup_pkey_ EVP_PKEY *key = X509_get_pubkey(in->signer);

@@ -215,6 +215,14 @@ typedef struct SnpVerifyResult {
  * res->failed/reason set ("revoked" for a listed ASK/ASVK).
  */
 int snp_verify(SnpReport *r, const SnpVerifyInput *in, SnpVerifyResult *res);
+/*
+ * snp_verify() keeps the verdict of a chain (and CRL) that verified, in
+ * process, for the exact same certificates, anchors and CRL and a
+ * verification time where all of them are current; clear drops every
+ * verdict, stats counts lookups that hit and missed since the last clear.
+ */
+void snp_verify_cache_clear(void);
+void snp_verify_cache_stats(unsigned *hits, unsigned *misses);
 
 /* What a verifier requires of the report beyond its authenticity. */
 #define SNP_POLICY_MAX_MEASUREMENTS 64

@@ -28,10 +28,10 @@
 #include "tpm/tpm.h"
 
 struct TpmContext {
+    char *tcti_conf; /* as given to tpm_open(), "" for the default; named when the TPM goes away */
     TSS2_TCTI_CONTEXT *tcti;
     ESYS_CONTEXT *esys;
     TSS2_RC last_rc;
-    char tcti_conf[128]; /* for messages: which TPM went away */
     char err[512];
 };
 
@@ -246,10 +246,14 @@ static int open_steps(TpmContext *t, const char *tcti) {
     r = check_device_node(t, tcti);
     if (r < 0)
         return r;
-    rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
-    if (rc != TSS2_RC_SUCCESS) {
-        t->tcti = NULL;
+    TSS2_TCTI_CONTEXT *loaded = NULL;
+    rc = Tss2_TctiLdr_Initialize(tcti, &loaded);
+    if (rc != TSS2_RC_SUCCESS)
         return fail_rc(t, rc, "Tss2_TctiLdr_Initialize('%s')", tcti ? tcti : "default");
+    t->tcti = tpm_timed_tcti_new(loaded);
+    if (!t->tcti) {
+        Tss2_TctiLdr_Finalize(&loaded);
+        return fail_msg(t, -ENOMEM, "out of memory");
     }
     rc = Esys_Initialize(&t->esys, t->tcti, NULL);
     if (rc != TSS2_RC_SUCCESS) {
@@ -275,8 +279,8 @@ int tpm_open(const char *tcti, TpmContext **ret) {
     TpmContext *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti ? tcti : "");
-    int r = open_steps(t, tcti);
+    t->tcti_conf = strdup(tcti ? tcti : "");
+    int r = t->tcti_conf ? open_steps(t, tcti) : -ENOMEM;
     if (r < 0) {
         memcpy(open_error, t->err, sizeof(open_error));
         tpm_close(t);
@@ -291,8 +295,8 @@ TpmContext *tpm_close(TpmContext *t) {
         return NULL;
     if (t->esys)
         Esys_Finalize(&t->esys);
-    if (t->tcti)
-        Tss2_TctiLdr_Finalize(&t->tcti);
+    tpm_timed_tcti_free(t->tcti);
+    free(t->tcti_conf);
     free(t);
     return NULL;
 }
@@ -638,7 +642,69 @@ static int pcr_policy(TpmContext *t, const TpmPcrSelection *sel, uint8_t policy[
     return 0;
 }
 
-/* CreatePrimary of the transfer key under TPM_RH_NULL (azure-wire-formats §4). */
+/*
+ * The transfer key is a primary of the NULL hierarchy: the same template
+ * gives the same key until the TPM resets, but deriving its RSA-2048 primes
+ * is the TPM's slowest command (~90 ms on swtpm, more on a vTPM), and one
+ * boot needs the key three times (certify, the MAA reply, the released key).
+ * The first creation is saved (ContextSave: a blob only this TPM can load,
+ * and only until its NULL hierarchy's next reset) for the same TCTI, PCR
+ * selection and policy digest; later uses ContextLoad it and flush it as
+ * they would a fresh one, so no object slot stays taken. A load that fails
+ * (the TPM reset, another TPM) falls back to CreatePrimary.
+ */
+static struct {
+    bool valid;
+    char *tcti_conf;
+    TpmPcrSelection sel;
+    uint8_t policy[32];
+    TPMS_CONTEXT saved;
+    TPM2B_PUBLIC pub;
+} transfer_key_saved;
+
+static void transfer_key_forget(void) {
+    free(transfer_key_saved.tcti_conf);
+    transfer_key_saved.tcti_conf = NULL;
+    transfer_key_saved.valid = false;
+}
+
+static bool transfer_key_load(TpmContext *t, const TpmPcrSelection *sel, const uint8_t policy[32],
+                              ESYS_TR *ret, TPM2B_PUBLIC **ret_pub) {
+    if (!transfer_key_saved.valid || !streq(transfer_key_saved.tcti_conf, t->tcti_conf) ||
+        transfer_key_saved.sel.hash != sel->hash || transfer_key_saved.sel.mask != sel->mask ||
+        memcmp(transfer_key_saved.policy, policy, 32) != 0)
+        return false;
+    TPM2B_PUBLIC *pub = malloc(sizeof(*pub)); /* Esys_Free() is free() */
+    if (!pub)
+        return false;
+    TSS2_RC rc = Esys_ContextLoad(t->esys, &transfer_key_saved.saved, ret);
+    if (rc != TSS2_RC_SUCCESS) {
+        log_debug("the saved transfer key does not load (%s): creating it again",
+                  Tss2_RC_Decode(rc));
+        transfer_key_forget();
+        free(pub);
+        return false;
+    }
+    *pub = transfer_key_saved.pub;
+    *ret_pub = pub;
+    return true;
+}
+
+static void transfer_key_save(TpmContext *t, const TpmPcrSelection *sel, const uint8_t policy[32],
+                              ESYS_TR key, const TPM2B_PUBLIC *pub) {
+    _cleanup_esys_ TPMS_CONTEXT *saved = NULL;
+    transfer_key_forget();
+    if (Esys_ContextSave(t->esys, key, &saved) != TSS2_RC_SUCCESS || !saved ||
+        !(transfer_key_saved.tcti_conf = strdup(t->tcti_conf)))
+        return; /* only slower next time */
+    transfer_key_saved.saved = *saved;
+    transfer_key_saved.pub = *pub;
+    transfer_key_saved.sel = *sel;
+    memcpy(transfer_key_saved.policy, policy, 32);
+    transfer_key_saved.valid = true;
+}
+
+/* The transfer key under TPM_RH_NULL (azure-wire-formats §4), loaded. */
 static int transfer_key_create(TpmContext *t, const TpmPcrSelection *sel, ESYS_TR *ret,
                                TPM2B_PUBLIC **ret_pub) {
     uint8_t policy[32];
@@ -651,11 +717,16 @@ static int transfer_key_create(TpmContext *t, const TpmPcrSelection *sel, ESYS_T
     int r = pcr_policy(t, sel, policy);
     if (r < 0)
         return r;
+    if (transfer_key_load(t, sel, policy, ret, ret_pub))
+        return 0;
     tpm_transfer_key_template(policy, &tmpl);
-    return TPM_TRY(t, "Esys_CreatePrimary",
-                   Esys_CreatePrimary(t->esys, ESYS_TR_RH_NULL, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                      ESYS_TR_NONE, &sens, &tmpl, &outside, &creation, ret, ret_pub,
-                                      NULL, NULL, NULL));
+    r = TPM_TRY(t, "Esys_CreatePrimary",
+                Esys_CreatePrimary(t->esys, ESYS_TR_RH_NULL, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                   ESYS_TR_NONE, &sens, &tmpl, &outside, &creation, ret, ret_pub,
+                                   NULL, NULL, NULL));
+    if (r >= 0)
+        transfer_key_save(t, sel, policy, *ret, *ret_pub);
+    return r;
 }
 
 static int marshal_public(const TPM2B_PUBLIC *pub, uint8_t **ret, size_t *ret_len) {

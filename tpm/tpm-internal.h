@@ -5,6 +5,7 @@
 #ifndef CVM_TPM_TPM_INTERNAL_H
 #define CVM_TPM_TPM_INTERNAL_H
 
+#include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #include "tpm/tpm.h"
@@ -31,5 +32,11 @@ void tpm_transfer_key_template(const uint8_t policy[32], TPM2B_PUBLIC *ret);
 void tpm_seal_template(const uint8_t policy[32], TPM2B_PUBLIC *ret);
 /* TPMT_PUBLIC of an external RSA verification key. */
 int tpm_public_from_pkey_raw(EVP_PKEY *key, TPM2B_PUBLIC *ret);
+
+/* A TCTI that times each command (common/timing.h, TIMING_TPM) and forwards
+ * to inner, a Tss2_TctiLdr context it takes over; NULL without memory. */
+TSS2_TCTI_CONTEXT *tpm_timed_tcti_new(TSS2_TCTI_CONTEXT *inner);
+/* Frees the wrapper and finalizes the inner TCTI. */
+void tpm_timed_tcti_free(TSS2_TCTI_CONTEXT *ctx);
 
 #endif

@@ -286,7 +286,8 @@ int tpm_transfer_key_certify(TpmContext *t, const TpmPcrSelection *sel, uint32_t
 /* The transfer key's public part only (marshalled TPM2B_PUBLIC). */
 int tpm_transfer_key_public(TpmContext *t, const TpmPcrSelection *sel, uint8_t **ret,
                             size_t *ret_len);
-/* Re-creates the transfer key and RSA-decrypts ct (≤ 256 bytes) in a PolicyPCR
+/* Re-creates the transfer key (or loads the context saved when this process
+ * last created it for the same TCTI, selection and PCR values) and RSA-decrypts ct (≤ 256 bytes) in a PolicyPCR
  * session. -EKEYREJECTED when the PCRs no longer match or the padding is bad. */
 int tpm_transfer_key_decrypt(TpmContext *t, const TpmPcrSelection *sel, TpmRsaScheme scheme,
                              const uint8_t *ct, size_t ct_len, SecretBuf **ret);

@@ -182,6 +182,36 @@ agent "${B[@]}" boot >/dev/null 2>err.boot-back || fail "boot with the envelope 
 cmp -s disk.1 run/cvm-agent/disk.key || fail "the restored envelope delivered other bytes"
 pass_msg "an envelope lost after the first boot: exit 4 and no new secret; restored, the same bytes"
 
+# --- --timings (make bench reads it): a stderr line and, with --json, a
+# "timings" object; its endpoint requests are the ones the emulators logged,
+# TPM and endpoint time fit in the wall time; nothing without --timings
+! grep -q 'timings' err.boot1 err.boot2 || fail "timings printed without --timings"
+requests() { cat "$CVM_SIM_DIR"/logs/*.log | "$PYTHON" -c '
+import json, sys
+print(sum(1 for l in sys.stdin if l.strip() and json.loads(l).get("event") == "request"))'; }
+before=$(requests)
+run timings 0 -c "$TEST_DIR/boot.conf" --timings unseal --name disk --out u9.bin --json
+cmp -s disk.1 u9.bin || fail "unseal --timings returned other bytes"
+line=$(grep '^cvm-agent: timings: ' err.timings) || fail "no timings line: $(cat err.timings)"
+"$PYTHON" - out.timings "$line" $(($(requests) - before)) <<'PY' || fail "timings not sane: $line $(cat out.timings)"
+import json, re, sys
+t = json.load(open(sys.argv[1]))["timings"]
+line, logged = sys.argv[2], int(sys.argv[3])
+for k in ("wall_ms", "cpu_ms", "cpu_user_ms", "cpu_sys_ms", "tpm_ms", "tpm_commands",
+          "endpoint_ms", "endpoint_requests", "max_rss_kib"):
+    assert isinstance(t[k], (int, float)) and t[k] >= 0, k
+assert t["endpoint_requests"] == logged > 0, ("requests", t["endpoint_requests"], logged)
+assert t["tpm_commands"] >= 10 and t["tpm_ms"] > 0 and t["endpoint_ms"] > 0, t
+assert t["tpm_ms"] + t["endpoint_ms"] <= t["wall_ms"], t
+assert t["cpu_ms"] > 0 and abs(t["cpu_ms"] - t["cpu_user_ms"] - t["cpu_sys_ms"]) < 0.01, t
+assert t["max_rss_kib"] > 1024, t
+m = re.search(r"tpm [0-9.]+ ms \((\d+) commands\), endpoints [0-9.]+ ms \((\d+) requests\)", line)
+assert m and int(m.group(1)) == t["tpm_commands"] and int(m.group(2)) == logged, line
+PY
+agent "${A[@]}" -o agent.timings=yes status >out.timings-conf 2>err.timings-conf || true
+grep -q '^cvm-agent: timings: wall ' err.timings-conf || fail "[agent] timings = yes: $(cat err.timings-conf)"
+pass_msg "--timings: $(grep -o 'wall.*' <<<"$line"); [agent] timings = yes too"
+
 for bad in "target = tape" "colour = red" "reseal = maybe" "create = maybe" "mode = tpm-only"; do
     { cat "$CVM_SIM_DIR/agent.conf"; printf '[secret x]\n%s\n' "$bad"; } >bad.conf
     rc=0

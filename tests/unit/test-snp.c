@@ -405,6 +405,89 @@ static void test_unsigned_report(void **state) {
     assert_string_equal(res.failed, "signing_key");
 }
 
+/* cert with the last byte of its DER (in the signature) flipped. */
+static X509 *altered_cert(X509 *cert) {
+    uint8_t *der = NULL;
+    int n = i2d_X509(cert, &der);
+    assert_true(n > 0);
+    der[n - 1] ^= 1;
+    const uint8_t *p = der;
+    X509 *c = d2i_X509(NULL, &p, n);
+    OPENSSL_free(der);
+    assert_non_null(c);
+    return c;
+}
+
+static void assert_cache(unsigned want_hits, unsigned want_misses) {
+    unsigned hits, misses;
+    snp_verify_cache_stats(&hits, &misses);
+    assert_int_equal(hits, want_hits);
+    assert_int_equal(misses, want_misses);
+}
+
+/* The chain's verdict is reused for the same certificates in their validity
+ * only: an altered VCEK, ASK or ARK, another anchor set or a time outside the
+ * interval misses the cache, and the altered ones fail. */
+static void test_chain_cache(void **state) {
+    (void)state;
+    SnpReport r;
+    SnpVerifyResult res;
+    load_report(TRUSTEE "deps_verifier_test_data_snp_test-report.bin", &r);
+    _cleanup_x509_ X509 *vcek = load_cert(TRUSTEE "deps_verifier_test_data_snp_test-vcek.der");
+    _cleanup_x509_stack_ STACK_OF(X509) *chain = load_chain(GSG "verify_trust_ask_ark_milan.pem");
+    SnpVerifyInput in = {.signer = vcek, .chain = chain, .at = 1748736000 /* 2025-06-01 */};
+    snp_verify_cache_clear();
+    assert_int_equal(snp_verify(&r, &in, &res), 0);
+    assert_cache(0, 1);
+    char root_fp[65];
+    memcpy(root_fp, res.root_fp, sizeof(root_fp));
+    in.at += 86400;
+    assert_int_equal(snp_verify(&r, &in, &res), 0);
+    assert_cache(1, 1);
+    assert_true(res.pinned_root);
+    assert_string_equal(res.root_fp, root_fp);
+
+    /* an altered VCEK: another key, and the ASK's signature fails */
+    _cleanup_x509_ X509 *bad_vcek = altered_cert(vcek);
+    in.signer = bad_vcek;
+    assert_int_equal(snp_verify(&r, &in, &res), -EKEYREJECTED);
+    assert_string_equal(res.failed, "chain");
+    assert_cache(1, 2);
+    in.signer = vcek;
+    /* an altered ASK, then ARK, in the chain */
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        _cleanup_x509_stack_ STACK_OF(X509) *alt = sk_X509_dup(chain);
+        _cleanup_x509_ X509 *bad = altered_cert(sk_X509_value(chain, i));
+        assert_non_null(alt);
+        (void)sk_X509_set(alt, i, bad);
+        in.chain = alt;
+        assert_int_equal(snp_verify(&r, &in, &res), -EKEYREJECTED);
+        assert_string_equal(res.failed, "chain");
+        sk_X509_zero(alt); /* borrowed */
+    }
+    assert_cache(1, 4);
+    in.chain = chain;
+    /* long after the VCEK expired: outside the verdict's interval */
+    in.at = 4102444800; /* 2100-01-01 */
+    assert_int_equal(snp_verify(&r, &in, &res), -EKEYREJECTED);
+    assert_string_equal(res.failed, "chain");
+    assert_cache(1, 5);
+    /* failures were not kept; the good verdict still is */
+    in.at = 1748736000;
+    assert_int_equal(snp_verify(&r, &in, &res), 0);
+    assert_cache(2, 5);
+    /* an extra anchor is another key: verified afresh */
+    _cleanup_x509_stack_ STACK_OF(X509) *anchors = sk_X509_new_null();
+    assert_non_null(anchors);
+    assert_true(sk_X509_push(anchors, sk_X509_value(chain, sk_X509_num(chain) - 1)) > 0);
+    in.anchors = anchors;
+    assert_int_equal(snp_verify(&r, &in, &res), 0);
+    assert_cache(2, 6);
+    sk_X509_zero(anchors); /* borrowed */
+    snp_verify_cache_clear();
+    assert_cache(0, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_real),
@@ -416,6 +499,7 @@ int main(void) {
         cmocka_unit_test(test_cert_table),
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_unsigned_report),
+        cmocka_unit_test(test_chain_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
