@@ -97,6 +97,7 @@ cat >>boot.conf <<CONF
 [store]
 boot-deadline = 60s
 [secret disk]
+create = yes
 target = file:$TEST_DIR/run/disk.key
 pcrs = sha256:0,7
 CONF
