@@ -261,7 +261,11 @@ static int unwrap_from(StoreContext *s, const char *name, const StoreWrap *w, Se
     r = s->provider->unwrap(s->provider->userdata, w->version, w->alg, w->wrapped_key,
                             w->wrapped_key_len, &kek);
     if (r < 0)
-        return fail(s, r, "unwrapping with key version '%s' failed: %s", w->version, strerror(-r));
+        /* the provider has said why (attestation, release, TPM); its errno only
+         * carries the exit class, and strerror() of it would read as the cause */
+        return fail(s, r,
+                    "the key provider could not unwrap with key version '%s' (the cause is above)",
+                    w->version);
     make_aad(aad, sizeof(aad), name, "cmk");
     if (kek->len != STORE_KEY_SIZE ||
         store_aead_open(kek, aad, w->payload, w->payload_len, ret) < 0 ||
