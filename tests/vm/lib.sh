@@ -4,8 +4,13 @@
 # guest booted with OVMF under TCG. Sourced by tests/vm/check-vm.sh.
 #
 #   vm_init WORKDIR          work dir (short: swtpm's unix socket lives in it)
-#   vm_sim_up                cvm-sim up (TLS names 10.0.2.2), swtpm handed over
-#   vm_seed                  per-run fw_cfg item: agent.conf, test PKI, IMDS port, key
+#   vm_sim_up                cvm-sim up (TLS names 10.0.2.2)
+#   vm_seal_data IMAGE       the image builder's step: `cvm-agent seal --name data`
+#                            against the provisioned vTPM and the sim's vault, and
+#                            the run's copy of the data volume rekeyed to that secret
+#   vm_tpm_handoff           the sim's swtpm stopped, its state kept for QEMU
+#   vm_seed [MODE]           per-run fw_cfg item: agent.conf, test PKI, IMDS port,
+#                            the envelope; MODE full: report/evidence/attest too
 #   vm_boot NAME IMAGE [APPEND...]   one boot: swtpm on a unix socket + QEMU,
 #                            bounded by VM_BOOT_TIMEOUT; logs in WORKDIR/NAME/
 #   vm_cleanup               stops QEMU, swtpm, cvm-sim (trap it on EXIT)
@@ -18,17 +23,25 @@ VM_OVMF_VARS=${VM_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 # What a guest under QEMU's user network reaches the host's loopback at.
 VM_HOST_ADDR=10.0.2.2
 vm_qemu_pid="" vm_swtpm_pid="" vm_sim_dir="" vm_work="" vm_tpm_state=""
-export vm_boot_secs=""  # set by vm_boot: QEMU's wall time, power-on to power-off
+# The PCRs the data volume's secret is sealed to: firmware (0), boot loader
+# and kernel (4), Secure Boot state (7), and 9, where Linux's EFI stub
+# measures the initrd and the kernel command line (a kernel update).
+VM_DATA_PCRS=sha256:0,4,7,9
+export vm_boot_secs=""     # set by vm_boot: QEMU's wall time, power-on to power-off
+export vm_boot_start_ms="" # set by vm_boot: host clock at QEMU start (ms)
 
 vm_log() { echo "vm: $*" >&2; }
 
 # Prints why the VM tests cannot run here (nothing when they can).
 vm_missing() {
     local t
-    for t in qemu-system-x86_64 qemu-img swtpm mmdebstrap mke2fs cryptsetup; do
+    for t in qemu-system-x86_64 qemu-img swtpm mmdebstrap mke2fs cryptsetup dpkg-buildpackage; do
         command -v "$t" >/dev/null || { echo "$t is not installed (scripts/deps.sh)"; return; }
     done
-    [ -r "$VM_OVMF_CODE" ] || echo "no OVMF firmware at $VM_OVMF_CODE (package ovmf)"
+    [ -r "$VM_OVMF_CODE" ] || { echo "no OVMF firmware at $VM_OVMF_CODE (package ovmf)"; return; }
+    # the guest installs the Debian package, built here
+    (cd "$CVM_SRCDIR" && dpkg-checkbuilddeps >/dev/null 2>&1) ||
+        echo "the package's build dependencies are missing (scripts/package.sh installs them)"
 }
 
 vm_init() {
@@ -44,19 +57,51 @@ vm_sim_up() {
         cat "$vm_work/sim-up.log" >&2
         return 1
     }
-    # swtpm serves one client: provisioned over TCP by cvm-sim, it is now
-    # restarted on a unix socket for QEMU with the same state (vm_boot).
-    vm_tpm_state=$("$sim" tpm-handoff --dir "$vm_sim_dir")
+}
+
+# What an image builder does before the first boot: seal the data volume's
+# key to this vTPM and the customer-managed key (`cvm-agent seal`, the
+# host's build of the agent, through the sim's swtpm on TCP), and format the
+# volume with it. The cached image's volume was formatted with a build key;
+# the run's copy gets the sealed secret in that key slot instead
+# (luksChangeKey: the build key no longer opens it).
+vm_seal_data() { # IMAGE
+    local image=$1 key="$vm_work/data.secret"
+    head -c 64 /dev/urandom >"$key"
+    "$CVM_BUILDDIR/cvm-agent" -c "$vm_sim_dir/agent.conf" seal --name data --in "$key" \
+        --pcrs "$VM_DATA_PCRS" --json >"$vm_work/seal.json" 2>"$vm_work/seal.log" || {
+        cat "$vm_work/seal.log" >&2
+        return 1
+    }
+    cp "$vm_sim_dir/state/secrets/data.json" "$vm_work/data.json"
+    cp "$image/data.luks" "$vm_work/data.luks"
+    cryptsetup luksChangeKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+        --hash sha256 --key-file "$image/data.key" "$vm_work/data.luks" "$key" >&2 || return 1
+    # the secret itself stays only in the envelope (and the test's own check)
+    cryptsetup open --test-passphrase --key-file "$image/data.key" "$vm_work/data.luks" \
+        2>/dev/null && { vm_log "the build key still opens the data volume"; return 1; }
+    return 0
+}
+
+# swtpm serves one client: provisioned over TCP by cvm-sim (and used by the
+# seal above), it is restarted on a unix socket for QEMU with the same state.
+vm_tpm_handoff() {
+    vm_tpm_state=$("$CVM_SRCDIR/tests/sim/cvm-sim" tpm-handoff --dir "$vm_sim_dir")
 }
 
 # The sim's https URLs as the guest reaches them.
 vm_guest_url() { sed "s#://127\.0\.0\.1:#://$VM_HOST_ADDR:#" <<<"$1"; }
 
-vm_seed() { # [KEY_FILE]: the data volume's key to deliver (TODO(boot))
+vm_seed() { # [MODE]
     local seed="$vm_work/seed" ep="$vm_sim_dir/endpoints.json"
     rm -rf "$seed"
     mkdir -p "$seed/sim"
+    echo "${1:-}" >"$seed/check-mode"
+    [ -f "$vm_work/data-token" ] || echo "cvm-vm $(date -u +%FT%TZ) $RANDOM$RANDOM" >"$vm_work/data-token"
+    cp "$vm_work/data-token" "$seed/data-token"
+    [ ! -f "$vm_work/data.json" ] || cp "$vm_work/data.json" "$seed/data.json"
     cp "$vm_sim_dir/pki/tls-ca.pem" "$seed/sim/tls-ca.pem"
+    cp "$vm_sim_dir/pki/kv-signing.pem" "$seed/sim/kv-signing.pem"
     cp "$vm_sim_dir/pki/amd/ark.pem" "$seed/sim/amd-ark.pem"
     cp "$vm_sim_dir/pki/intel/root.pem" "$seed/sim/intel-root.pem"
     "$PYTHON" - "$ep" "$seed" "$VM_HOST_ADDR" <<'PY'
@@ -86,9 +131,28 @@ protocol = azureguest
 [trust]
 anchor = /etc/cvm-agent/sim/amd-ark.pem
 anchor = /etc/cvm-agent/sim/intel-root.pem
-""" % (g(ep["kds"]), g(ep["maa"])))
+
+# the customer-managed key the data volume's secret is wrapped to; the sim
+# vault's release JWS is signed by its test signer
+[keyvault]
+key = %s
+api-version = 7.4
+resource = https://vault.azure.net
+signer-host = vault.azure.net
+signer-ca = /etc/cvm-agent/sim/kv-signing.pem
+
+[identity]
+source = imds
+
+# The data volume's key: sealed by the image builder (tests/vm/lib.sh:
+# vm_seal_data), opened by cvm-agent.service at boot, delivered where
+# /etc/crypttab reads it; reseal: re-authorize a PCR change after a
+# successful attestation and follow the key's newest version.
+[secret data]
+target = file:/run/cvm-agent/data.key
+reseal = yes
+""" % (g(ep["kds"]), g(ep["maa"]), g(ep["key_url"])))
 PY
-    [ -z "${1:-}" ] || cp "$1" "$seed/data.key"
     tar -C "$seed" -cf "$vm_work/seed.tar" .
 }
 
@@ -127,17 +191,17 @@ vm_boot() { # NAME IMAGE [extra kernel arguments...]
     local name=$1 image=$2 out="$vm_work/$1" start rc
     shift 2
     mkdir -p "$out"
-    if [ ! -f "$vm_work/root.qcow2" ]; then
+    [ -f "$vm_work/root.qcow2" ] ||
         qemu-img create -q -f qcow2 -F raw -b "$image/root.ext4" "$vm_work/root.qcow2"
-        cp "$image/data.luks" "$vm_work/data.luks"
-    fi
+    [ -f "$vm_work/data.luks" ] || cp "$image/data.luks" "$vm_work/data.luks"
     vm_swtpm_start || return 1
     start=$(date +%s%N)
+    vm_boot_start_ms=$((start / 1000000))
     timeout -k 5 "$VM_BOOT_TIMEOUT" qemu-system-x86_64 \
         -machine q35,accel=tcg -cpu max -smp 2 -m 1024 -nodefaults -display none -no-reboot \
         -drive if=pflash,format=raw,unit=0,readonly=on,file="$VM_OVMF_CODE" \
         -drive if=pflash,format=raw,unit=1,file="$vm_work/ovmf-vars.fd" \
-        -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
+        -kernel "$image/vmlinuz" -initrd "${VM_INITRD:-$image/initrd.img}" \
         -append "console=ttyS0 root=/dev/disk/by-id/virtio-cvm-root rw quiet panic=5 $*" \
         -drive file="$vm_work/root.qcow2",format=qcow2,if=none,id=root \
         -device virtio-blk-pci,drive=root,serial=cvm-root \
