@@ -39,13 +39,13 @@ cache=$(cd "$cache" && pwd)
 log() { echo "build-image: $*" >&2; }
 
 # Runtime packages of the guest (dmsetup: its udev rules make /dev/mapper/*
-# devices "ready" for systemd). The agent's libraries are named explicitly
-# so that a missing one fails here and not at boot; tpm2-tools and nftables
-# serve in-guest diagnostics and the IMDS address (169.254.169.254 -> host).
+# devices "ready" for systemd). The agent's libraries are named explicitly:
+# dpkg -i of the .deb needs its Depends installed already, and a missing one
+# fails here, naming it. tpm2-tools serves in-guest diagnostics.
 packages=(
     systemd-sysv udev kmod dbus linux-image-amd64 initramfs-tools cryptsetup dmsetup
     libtss2-esys-3.0.2-0 libtss2-tctildr0 libtss2-tcti-device0 libtss2-mu0 libtss2-rc0
-    libcurl4 libcjson1 libinih1 libssl3 tpm2-tools nftables e2fsprogs
+    libcurl4 libcjson1 libinih1 libssl3 tpm2-tools e2fsprogs
 )
 # Drivers a virtio guest never loads: leaving them out of the root file
 # system saves about 250 MB and most of mke2fs's time.

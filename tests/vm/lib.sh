@@ -13,6 +13,8 @@
 #                            the envelope; MODE full: report/evidence/attest too
 #   vm_boot NAME IMAGE [APPEND...]   one boot: swtpm on a unix socket + QEMU,
 #                            bounded by VM_BOOT_TIMEOUT; logs in WORKDIR/NAME/
+#   vm_timings NAME          one line: firmware, kernel, userspace, the agent, the
+#                            volume open (from the guest's report)
 #   vm_cleanup               stops QEMU, swtpm, cvm-sim (trap it on EXIT)
 #
 # Everything started here is recorded by PID and stopped by that PID.
@@ -218,6 +220,7 @@ vm_boot() { # NAME IMAGE [extra kernel arguments...]
     rc=$?
     vm_qemu_pid=""
     vm_boot_secs=$(awk -v n="$(( $(date +%s%N) - start ))" 'BEGIN { printf "%.1f", n / 1e9 }')
+    echo "$vm_boot_start_ms $vm_boot_secs" >"$out/host-times"
     vm_stop_pid "$vm_swtpm_pid" swtpm
     vm_swtpm_pid=""
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
@@ -237,6 +240,37 @@ vm_report() { # NAME KEY
 vm_report_block() { # NAME BLOCK
     sed -n "/^CVM-VM BEGIN $2\r\?\$/,/^CVM-VM END $2\r\?\$/p" "$vm_work/$1/report.log" |
         sed '1d;$d' | tr -d '\r'
+}
+
+# Per boot, from inside the guest (CLOCK_MONOTONIC: ms since the kernel
+# started) and the host's clock at QEMU start: the firmware's time is the
+# kernel's start in the guest's realtime clock (the RTC is the host's, to the
+# second) less QEMU's start.
+vm_timings() { # NAME
+    local n=$1
+    "$PYTHON" - "$n" "$(cat "$vm_work/$n/host-times" 2>/dev/null)" "$(vm_report "$n" clock)" \
+        "$(vm_report "$n" agent)" "$(vm_report "$n" cryptsetup)" "$(vm_report "$n" analyze)" <<'PY'
+import re, sys
+n, host, clock, agent, crypt, analyze = sys.argv[1:7]
+f = lambda s: dict(kv.split("=", 1) for kv in s.split() if "=" in kv)
+a, c, k = f(agent), f(crypt), f(clock)
+host_start, qemu = (host.split() + ["0", "?"])[:2]
+sec = lambda ms: "%.1f s" % (int(ms) / 1000)
+fw = "?"
+if "now_ms" in k and "uptime" in k:
+    fw = "%.0f s" % ((int(k["now_ms"]) - float(k["uptime"]) * 1000 - int(host_start)) / 1000)
+t = re.search(r"([0-9.]+)s \(kernel\) \+ ([0-9.]+min )?([0-9.]+)s \(userspace\)", analyze)
+kern = user = "?"
+if t:
+    kern = "%.1f s" % float(t.group(1))
+    user = "%.1f s" % (float(t.group(3)) + (60 * float(t.group(2)[:-4]) if t.group(2) else 0))
+span = lambda d: int(d.get("ExecMainExitTimestampMonotonic", 0)) - int(d.get("ExecMainStartTimestampMonotonic", 0))
+opened = sec(c["ActiveEnterTimestampMonotonic"]) if c.get("ActiveState") == "active" else "never (locked)"
+print("timings: boot %s: firmware ~%s, kernel %s, userspace %s; agent %s (%s, done at %s); "
+      "cryptsetup %s; volume open at %s; QEMU %s s"
+      % (n, fw, kern, user, sec(span(a)), a.get("Result", "?"),
+         sec(a.get("ExecMainExitTimestampMonotonic", 0)), sec(span(c)), opened, qemu))
+PY
 }
 
 vm_cleanup() {
