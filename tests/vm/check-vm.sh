@@ -79,14 +79,16 @@ sim() { "$PYTHON" "$CVM_SRCDIR/tests/sim/cvm-sim" "$@"; }
 # --- helpers over one boot's report (report.log) ------------------------------
 # KEY=VALUE field of a report line: field NAME LINEKEY FIELD
 field() { vm_report "$1" "$2" | tr ' ' '\n' | sed -n "s/^$3=//p" | head -1; }
-maa_lines() { cat "$vm_sim_dir/logs/maa.log" 2>/dev/null | wc -l; }
-declare -A maa_from maa_to qemu_secs
+log_lines() { cat "$vm_sim_dir/logs/$1.log" 2>/dev/null | wc -l; }
+declare -A maa_from maa_to vault_from vault_to qemu_secs
 boot() { # NAME [kernel arguments...]: one boot, its MAA log range recorded
     local name=$1
     shift
-    maa_from[$name]=$(maa_lines)
+    maa_from[$name]=$(log_lines maa)
+    vault_from[$name]=$(log_lines vault)
     vm_boot "$name" "$image" "$@" || { echo "FAIL: boot $name did not complete"; exit 1; }
-    maa_to[$name]=$(maa_lines)
+    maa_to[$name]=$(log_lines maa)
+    vault_to[$name]=$(log_lines vault)
     qemu_secs[$name]=$vm_boot_secs
     echo "boot $name: QEMU ran ${vm_boot_secs} s (power-on to power-off)"
 }
@@ -184,6 +186,19 @@ run_b() {
         [ "$(env_get b '"previous_key" in e')" = False ] &&
         ok "b: boot moved the secret to the new key version ${kid##*/} (no previous wrap left)" ||
         fail "b: envelope key version $(env_get b 'e["key"]["version"]'), want ${kid##*/}; $(vm_report_block b agent.log | tail -n 4)"
+    # the host: the vault released the old version (to unwrap) and the new
+    # one's public part was fetched (to wrap), in this boot
+    "$PYTHON" - "$vm_sim_dir/logs/vault.log" "${vault_from[b]}" "${vault_to[b]}" "$v_old" "${kid##*/}" <<'PY' ||
+import json, sys
+path, lo, hi, old, new = sys.argv[1:6]
+recs = [json.loads(l) for l in open(path)][int(lo):int(hi)]
+req = [(r["method"], r["target"].split("?")[0], r["status"]) for r in recs if r.get("event") == "request"]
+rel = [q for q in req if q[1].endswith("/%s/release" % old)]
+assert rel and all(q[2] == 200 for q in rel), "no release of the old version %s: %s" % (old, req)
+assert any(q[0] == "GET" and q[1].endswith("/" + new) and q[2] == 200 for q in req), req
+print("ok: b: vault emulator: the old version released (%d), the new one's public key fetched" % len(rel))
+PY
+        fail "b: vault log of boot b"
     status_clean b
     no_failed_units b
 }
@@ -200,6 +215,18 @@ run_c() {
     else
         fail "c: no re-authorization for PCR 9 (b ${p9b:-?}, c ${p9c:-?}); $(vm_report_block c agent.log | tail -n 4)"
     fi
+    # the host: the re-authorization followed an attestation of this boot
+    "$PYTHON" - "$vm_sim_dir/logs/maa.log" "${maa_from[c]}" "${maa_to[c]}" \
+        "$(vm_report c eventlog | sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p')" <<'PY' ||
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2]):int(sys.argv[3])]
+att = [r for r in recs if r.get("event") == "request" and "/attest/" in (r.get("target") or "")]
+rep = [r for r in recs if r.get("event") == "tcg-log-replayed"]
+assert att and all(r["status"] == 200 for r in att), [(r["status"], r.get("reason")) for r in att]
+assert rep and all(r["log_sha256"] == sys.argv[4] for r in rep), "not boot c's event log"
+print("ok: c: MAA emulator: boot c attested (%d request(s), 200) with its own event log" % len(att))
+PY
+        fail "c: MAA log of boot c"
     status_clean c
     no_failed_units c
 }
