@@ -329,6 +329,8 @@ class KeyVaultService:
         self.lock = threading.RLock()
         self.rsa_bits = rsa_bits  # tests may force small keys for speed
         self.mhsm_kid = str(uuid.uuid4())
+        # the vault's own URL as the current request named it (per thread)
+        self.request_base = threading.local()
 
     def bind(self, server):
         if not self.base_url:
@@ -348,7 +350,12 @@ class KeyVaultService:
 
     # -- plumbing
     def _kid(self, name, version=None):
-        return "%s/keys/%s%s" % (self.base_url, name, "/" + version if version else "")
+        """Key identifiers name the vault as the caller reached it (Host), as
+        Key Vault's name its DNS name: a guest reaching the emulator at
+        another address (tests/vm: 10.0.2.2) gets kids it can compare with
+        the key it asked for."""
+        base = getattr(self.request_base, "url", None) or self.base_url
+        return "%s/keys/%s%s" % (base, name, "/" + version if version else "")
 
     def _attrs(self, v):
         a = {"enabled": v.enabled}
@@ -446,6 +453,9 @@ class KeyVaultService:
 
     # -- dispatch
     def handle(self, req):
+        host = req.headers.get("Host")
+        self.request_base.url = ("%s://%s" % (urllib.parse.urlsplit(self.base_url).scheme, host)
+                                 if host and self.base_url else None)
         try:
             api = req.query1("api-version")
             if not api:

@@ -1,19 +1,22 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Builds the Debian 12 guest image for the VM tests from Debian packages
-# (mmdebstrap, the host's apt sources) with cvm-agent installed by
-# `make install DESTDIR=...` from a build configured for /usr, /etc, /var.
+# (mmdebstrap, the host's apt sources) with cvm-agent installed from its
+# Debian package, as an image builder would: scripts/package.sh builds
+# cvm-agent_*.deb into BUILD/deb (cached by a hash of the source tree), the
+# image installs it with dpkg -i.
 #
 #   tests/vm/build-image.sh --srcdir SRC --builddir BUILD [--cache DIR] [--force]
 #
 # Prints the image directory on stdout: vmlinuz, initrd.img, root.ext4 (the
-# root file system), data.luks (an empty LUKS2 volume, pbkdf2 key slot) and
-# data.key (its test key, host side only: the harness delivers it).
+# root file system), cvm-agent.deb (the package installed), data.luks (an
+# empty LUKS2 volume, pbkdf2 key slot) and data.key (the key it was formatted
+# with, host side only: the harness replaces it with the sealed secret).
 # The image is cached under DIR/<hash of every input> (default
 # $XDG_CACHE_HOME/cvm-agent-vm or ~/.cache/cvm-agent-vm): a rebuild happens
-# only when this script, tests/vm/guest/ or the installed agent changes (or
-# with --force, e.g. after a Debian point release). The two newest images
-# are kept.
+# only when this script, tests/vm/guest/ or the .deb changes (or with
+# --force, e.g. after a Debian point release). The two newest images are
+# kept.
 set -euo pipefail
 
 srcdir="" builddir="" cache="" force=0
@@ -36,13 +39,13 @@ cache=$(cd "$cache" && pwd)
 log() { echo "build-image: $*" >&2; }
 
 # Runtime packages of the guest (dmsetup: its udev rules make /dev/mapper/*
-# devices "ready" for systemd). The agent's libraries are named explicitly
-# so that a missing one fails here and not at boot; tpm2-tools and nftables
-# serve in-guest diagnostics and the IMDS address (169.254.169.254 -> host).
+# devices "ready" for systemd). The agent's libraries are named explicitly:
+# dpkg -i of the .deb needs its Depends installed already, and a missing one
+# fails here, naming it. tpm2-tools serves in-guest diagnostics.
 packages=(
     systemd-sysv udev kmod dbus linux-image-amd64 initramfs-tools cryptsetup dmsetup
     libtss2-esys-3.0.2-0 libtss2-tctildr0 libtss2-tcti-device0 libtss2-mu0 libtss2-rc0
-    libcurl4 libcjson1 libinih1 libssl3 tpm2-tools nftables e2fsprogs
+    libcurl4 libcjson1 libinih1 libssl3 tpm2-tools e2fsprogs
 )
 # Drivers a virtio guest never loads: leaving them out of the root file
 # system saves about 250 MB and most of mke2fs's time.
@@ -54,26 +57,56 @@ module_excludes=(
     net/mac80211 fs/btrfs fs/xfs fs/ocfs2 fs/gfs2 fs/nfs fs/nfsd fs/ceph fs/smb
 )
 
-# --- the agent, built and installed for /usr (paths are compiled in)
-agent_build="$builddir/vm-agent"
-if [ ! -f "$agent_build/config.status" ]; then
-    log "configuring $agent_build (--prefix=/usr --sysconfdir=/etc --localstatedir=/var)"
-    mkdir -p "$agent_build"
-    (cd "$agent_build" && "$srcdir/configure" -q --prefix=/usr --sysconfdir=/etc \
-        --localstatedir=/var) >&2
+# --- the agent: its Debian package, rebuilt only when the source changes.
+# The hash covers what goes into the package (the files package.sh copies,
+# less tests/, fuzz/, bench/ and docs/, which the package does not ship); the
+# stamp also records the .deb's own hash, so a .deb replaced by `make
+# check-deb` from another tree is not taken for this one.
+debdir="$builddir/deb"
+stamp="$debdir/vm-input-hash"
+tracked_files() {
+    if git -C "$srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git -C "$srcdir" ls-files -z --cached --others --exclude-standard -- \
+            . ':!tests' ':!fuzz' ':!bench' ':!docs'
+    else
+        (cd "$srcdir" && find . -type f -not -path './build*' -not -path './.git/*' \
+            -not -path './autom4te.cache/*' -not -path './tests/*' -not -path './fuzz/*' \
+            -not -path './bench/*' -not -path './docs/*' -print0)
+    fi
+}
+src_hash=$( (cd "$srcdir" && tracked_files | sort -z |
+    while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+    xargs -0 sha256sum) | sha256sum | cut -c1-16)
+deb_ok() {
+    local f
+    [ -f "$stamp" ] || return 1
+    read -r h f _ <"$stamp" || return 1
+    [ "$h" = "$src_hash" ] && [ -f "$debdir/$f" ] &&
+        [ "$(sha256sum "$debdir/$f" | cut -d' ' -f1)" = "$(cut -d' ' -f3 "$stamp")" ]
+}
+if deb_ok; then
+    log "package cache hit: $debdir/$(cut -d' ' -f2 "$stamp")"
+else
+    log "building the Debian package (scripts/package.sh --out $debdir)"
+    # make's jobserver and flags must not leak into dpkg-buildpackage's own make
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "$srcdir/scripts/package.sh" --no-deps \
+        --out "$debdir" >&2
+    f=$(cd "$debdir" && ls -1 cvm-agent_*.deb | head -1)
+    [ -n "$f" ] || { log "scripts/package.sh made no cvm-agent_*.deb in $debdir"; exit 1; }
+    echo "$src_hash $f $(sha256sum "$debdir/$f" | cut -d' ' -f1)" >"$stamp"
 fi
-log "building cvm-agent in $agent_build"
-make -C "$agent_build" -j2 -s all >&2
+deb="$debdir/$(cut -d' ' -f2 "$stamp")"
+deb_sha=$(cut -d' ' -f3 "$stamp")
 stage=$(mktemp -d "$cache/stage.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-make -C "$agent_build" -s install DESTDIR="$stage/agent" >&2
+cp "$deb" "$stage/cvm-agent.deb"
 
-# --- cache key: this script, the guest files, the installed agent tree
+# --- cache key: this script, the guest files, the package
 hash=$( {
     sha256sum "$0" | cut -d' ' -f1
     printf '%s\n' "${packages[@]}" "${module_excludes[@]}"
     (cd "$srcdir/tests/vm/guest" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-    (cd "$stage/agent" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    echo "$deb_sha"
 } | sha256sum | cut -c1-16)
 image="$cache/$hash"
 if [ "$force" = 0 ] && [ -f "$image/done" ]; then
@@ -125,13 +158,16 @@ mmdebstrap --variant=minbase --mode=root --format=directory --quiet \
     --setup-hook="mkdir -p \"\$1/etc/initramfs-tools/conf.d\" \"\$1/etc/initramfs-tools/hooks\"" \
     --setup-hook="cp '$guest/initramfs/cvm-vm.conf' \"\$1/etc/initramfs-tools/conf.d/\"" \
     --setup-hook="install -m 0755 '$guest/initramfs/cvm-vm-modules' \"\$1/etc/initramfs-tools/hooks/\"" \
-    --customize-hook="tar -C '$stage/agent' -c . | tar -C \"\$1\" -x --keep-directory-symlink" \
+    --customize-hook="copy-in '$stage/cvm-agent.deb' /tmp" \
+    --customize-hook='chroot "$1" dpkg -i /tmp/cvm-agent.deb' \
+    --customize-hook='rm -f "$1/tmp/cvm-agent.deb"' \
     --customize-hook="tar -C '$guest/rootfs' -c . | tar -C \"\$1\" -x --keep-directory-symlink" \
     --customize-hook="chroot \"\$1\" /usr/libexec/cvm-vm/setup-image" \
     bookworm "$root" "${sources[@]}" >&2
 t1=$(date +%s)
 
 cp "$root"/boot/vmlinuz-* "$tmp/vmlinuz"
+cp "$stage/cvm-agent.deb" "$tmp/cvm-agent.deb"
 cp "$root"/boot/initrd.img-* "$tmp/initrd.img"
 rm -rf "${root:?}/boot"/* "$root/var/cache/apt"/*.bin "$root/var/cache/apt/archives"/*.deb \
     "$root/var/lib/apt/lists"/*_Packages
