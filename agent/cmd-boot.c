@@ -5,8 +5,9 @@
  * For each [secret NAME] of agent.conf: open the secret (creating it when its
  * envelope is missing only with create = yes; regenerating it when ephemeral)
  * and deliver it to its target; with reseal = yes, PCR changes are
- * re-authorized and a newer key version is followed. The whole run is bounded by [store] boot-deadline; readiness is
- * sent to systemd (NOTIFY_SOCKET) when every secret was delivered.
+ * re-authorized and a newer key version is followed. The whole run is
+ * bounded by [store] boot-deadline; readiness is sent to systemd
+ * (NOTIFY_SOCKET) when every secret was delivered.
  */
 #include "config.h"
 

@@ -16,8 +16,8 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/secbuf.h"
-#include "tpm/tpm.h"
 #include "common/timing.h"
+#include "tpm/tpm.h"
 
 /* The command table, sorted; a command is listed only once it works. */
 static const AgentCommand commands[] = {
